@@ -1,0 +1,34 @@
+# `make demo` and `make test` set up .venv on a fresh machine, then run.
+# torch is pinned through constraints.txt in every install step: an unpinned
+# torch pulls gigabytes of CUDA packages.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install -q -c constraints.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test typecheck lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[all,dev]'
+	$(PY) -m pip install -q --no-deps tensorrt-stubs  # type stubs only: TensorRT itself needs NVIDIA's index
+	touch $(STAMP)
+
+demo: setup
+	$(PY) scripts/demo.py
+
+test: setup
+	$(PY) -m pytest -q
+
+typecheck: setup
+	$(PY) -m mypy edgeres/backends/tensorrt.py
+
+lint: setup
+	$(VENV)/bin/ruff check edgeres tests scripts
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache demo-out

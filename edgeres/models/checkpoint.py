@@ -1,0 +1,65 @@
+"""Load published or trained checkpoints into an edgeres ResNet, safely."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgeres.errors import EdgeresError
+
+WRAPPER_KEYS = ("state_dict", "model")
+MAX_LISTED = 8
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read a checkpoint without executing pickled code; unwrap and strip ``module.``."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeresError(f"checkpoint {path} does not exist")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure here means "not a usable checkpoint"
+        raise EdgeresError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
+    for key in WRAPPER_KEYS:
+        if isinstance(raw, Mapping) and isinstance(raw.get(key), Mapping):
+            raw = raw[key]
+            break
+    if not isinstance(raw, Mapping) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise EdgeresError(f"checkpoint {path} holds no state_dict (a mapping of names to tensors)")
+    return {k.removeprefix("module."): v for k, v in raw.items()}
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED])
+    return shown + (f" (+{len(names) - MAX_LISTED} more)" if len(names) > MAX_LISTED else "")
+
+
+def load_state_dict_strict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Load ``state`` with ``strict=True`` semantics, listing every mismatch in one error."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshaped = [
+        f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state and state[k].shape != expected[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_listed(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_listed(unexpected)}")
+    if misshaped:
+        problems.append(f"wrong shapes (checkpoint != model): {_listed(misshaped)}")
+    if problems:
+        hint = " Check --depth, --num-classes and the shortcut type against the checkpoint."
+        raise EdgeresError(f"{source} does not match the model: " + "; ".join(problems) + "." + hint)
+    model.load_state_dict(state, strict=True)
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> None:
+    load_state_dict_strict(model, read_state_dict(path), source=f"checkpoint {path}")

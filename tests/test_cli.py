@@ -1,0 +1,37 @@
+import json
+
+import pytest
+
+from edgeres.cli import main
+
+
+def test_info_prints_table_and_counts(capsys):
+    assert main(["info", "--depth", "18"]) == 0
+    out = capsys.readouterr().out
+    assert "11,689,512" in out and "layer4" in out and "BasicBlock" in out
+
+
+def test_info_json(capsys):
+    assert main(["info", "--depth", "50", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["params"] == 25_557_032 and abs(data["gmacs"] - 4.09) < 0.02
+    assert len(data["stages"]) == 6
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["info", "--depth", "42"], "unsupported depth 42"),
+    (["info", "--depth", "50", "--num-classes", "-3"], "class count"),
+    (["info", "--depth", "50", "--input-size", "16"], "at least 32x32"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_doctor_lists_every_backend(capsys):
+    assert main(["doctor", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"onnxruntime", "openvino", "tensorrt"}
+    assert data["onnxruntime"]["ok"] is True
+    assert data["tensorrt"]["ok"] is False and data["tensorrt"]["reason"]
