@@ -1,9 +1,156 @@
-"""ONNX Runtime: the reference backend and the generic CPU target."""
+"""ONNX Runtime: the reference backend and the generic CPU target (x86 and ARM boards alike).
+
+Runs FP32 ONNX and explicitly quantized (Q/DQ) INT8 ONNX on the CPU execution provider.
+Torch-free: onnxruntime and numpy at run time; ``build`` also reads the graph with ``onnx``.
+"""
 
 from __future__ import annotations
 
-from edgeres.backends.base import Availability
-from edgeres.optional import version_of
+import os
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeres.backends.base import Artifact, Availability, BuildSpec
+from edgeres.errors import EdgeresError
+from edgeres.fileio import atomic_path, sha256_file
+from edgeres.optional import require, version_of
+
+# [options] a target file may set for this backend (key -> type), checked by edgeres.targets
+OPTIONS: dict[str, type] = {
+    "threads": int,             # intra-op threads; 0 = ONNX Runtime's default (one per physical core)
+    "inter_op_threads": int,    # threads between independent nodes (parallel execution mode only); 0 = default
+    "graph_optimization": str,  # disable | basic | extended | layout | all
+    "execution_mode": str,      # sequential | parallel
+    "save_optimized": bool,     # also write the graph as ONNX Runtime optimized it, and load that one
+}
+DEFAULT_OPTIONS: dict[str, Any] = {"threads": 0, "inter_op_threads": 0, "graph_optimization": "all",
+                                   "execution_mode": "sequential", "save_optimized": False}
+OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+              "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
+EXEC_MODES = {"sequential": "ORT_SEQUENTIAL", "parallel": "ORT_PARALLEL"}
+PROVIDER = "CPUExecutionProvider"
+PRECISIONS = ("fp32", "int8")
+TIMED = "host wall clock around session.run: numpy in, numpy out (inputs already in host memory)"
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "CPU"
+
+
+def check_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Defaults filled in; unknown keys, wrong types and bad values are an ``EdgeresError``."""
+    merged = dict(DEFAULT_OPTIONS)
+    for key, value in options.items():
+        if key not in OPTIONS:
+            raise EdgeresError(f"unknown ONNX Runtime option '{key}': choose from {', '.join(OPTIONS)}")
+        kind = OPTIONS[key]
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            raise EdgeresError(f"ONNX Runtime option '{key}' must be a {kind.__name__}, got {value!r}")
+        merged[key] = value
+    if merged["threads"] < 0 or merged["inter_op_threads"] < 0:
+        raise EdgeresError("ONNX Runtime thread counts must be 0 (default) or positive")
+    if merged["graph_optimization"] not in OPT_LEVELS:
+        raise EdgeresError(f"ONNX Runtime graph_optimization must be one of {', '.join(OPT_LEVELS)}, "
+                           f"got {merged['graph_optimization']!r}")
+    if merged["execution_mode"] not in EXEC_MODES:
+        raise EdgeresError(f"ONNX Runtime execution_mode must be sequential or parallel, "
+                           f"got {merged['execution_mode']!r}")
+    return merged
+
+
+def _session_options(ort: Any, options: dict[str, Any], optimized_model_path: Path | None = None) -> Any:
+    so = ort.SessionOptions()
+    so.log_severity_level = 3  # errors only
+    if options["threads"]:
+        so.intra_op_num_threads = int(options["threads"])
+    if options["inter_op_threads"]:
+        so.inter_op_num_threads = int(options["inter_op_threads"])
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[options["graph_optimization"]])
+    so.execution_mode = getattr(ort.ExecutionMode, EXEC_MODES[options["execution_mode"]])
+    if optimized_model_path is not None:
+        so.optimized_model_filepath = str(optimized_model_path)
+    return so
+
+
+def _dims(shape: list[Any]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+class ORTRunner:
+    """An ONNX Runtime session behind the Runner interface: NCHW float32 in, logits out."""
+
+    def __init__(self, path: str | os.PathLike[str], *, precision: str = "fp32", label: str | None = None,
+                 **options: Any) -> None:
+        ort = require("onnxruntime", "running ONNX models")
+        self.options = check_options(options)
+        self.path = Path(path)
+        try:
+            self.session = ort.InferenceSession(str(self.path), _session_options(ort, self.options),
+                                                providers=[PROVIDER])
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise EdgeresError(f"ONNX Runtime cannot load {self.path}: {first} (corrupt, truncated or not an ONNX "
+                               "model?)") from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise EdgeresError(f"{self.path} has {len(inputs)} inputs; edgeres models take one image batch")
+        self.input_name = inputs[0].name
+        self.input_shape: list[Any] = list(inputs[0].shape)
+        self.output_name = self.session.get_outputs()[0].name
+        fixed = self.input_shape[0] if isinstance(self.input_shape[0], int) else None
+        threads = self.options["threads"]
+        self.info: dict[str, Any] = {
+            "backend": "onnxruntime",
+            "backend_version": ort.__version__,
+            "provider": PROVIDER,
+            "device": cpu_name(),
+            "threads": threads if threads else f"default ({os.cpu_count()} logical CPUs visible)",
+            "graph_optimization": self.options["graph_optimization"],
+            "execution_mode": self.options["execution_mode"],
+            "precision": precision,
+            "input": {"name": self.input_name, "shape": self.input_shape},
+            "fixed_batch": fixed,
+            "timed": TIMED,
+            "model": label or self.path.name,
+        }
+
+    def _check(self, batch: Any) -> np.ndarray:
+        if not isinstance(batch, np.ndarray):
+            batch = np.asarray(batch)
+        if batch.ndim != len(self.input_shape):
+            raise EdgeresError(f"model expects a {len(self.input_shape)}-d batch {_dims(self.input_shape)}, "
+                               f"got shape {_dims(list(batch.shape))}")
+        want, got = self.input_shape[1:], list(batch.shape[1:])
+        for w, g in zip(want, got):
+            if isinstance(w, int) and w != g:
+                raise EdgeresError(f"model expects {_dims(want)} inputs, got {_dims(got)}: preprocess to the "
+                                   "model's input size (its preprocessing is in the artifact metadata)")
+        fixed = self.input_shape[0]
+        if isinstance(fixed, int) and fixed != batch.shape[0]:
+            raise EdgeresError(f"model was exported for batch {fixed}, got a batch of {batch.shape[0]}: feed "
+                               f"batches of {fixed} or export again with --batch dynamic")
+        if batch.dtype != np.float32 or not batch.flags.c_contiguous:
+            batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return batch
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        batch = self._check(batch)
+        try:
+            return self.session.run([self.output_name], {self.input_name: batch})[0]  # type: ignore[no-any-return]
+        except Exception as exc:  # noqa: BLE001
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise EdgeresError(f"ONNX Runtime failed on a batch of shape {_dims(list(batch.shape))}: {first}") from None
 
 
 class ONNXRuntimeBackend:
@@ -13,7 +160,115 @@ class ONNXRuntimeBackend:
         version = version_of("onnxruntime")
         if version is None:
             return Availability(False, "onnxruntime is not installed: pip install 'edgeres[onnxruntime]'")
-        return Availability(True, version=version)
+        import onnxruntime as ort
+
+        return Availability(True, version=version, details={"providers": ",".join(ort.get_available_providers())})
+
+    def build(self, graph: Path, spec: BuildSpec) -> Artifact:
+        """Copy the FP32 or Q/DQ INT8 ``graph`` into ``spec.out_dir`` as this target's artifact.
+
+        ONNX Runtime optimizes graphs when it loads them, so "building" is a checked copy plus
+        metadata; with ``save_optimized`` the graph as optimized here is written beside it.
+        """
+        from edgeres.export.graph import graph_precision, load_onnx, onnx_input_spec, onnx_output_spec, read_metadata
+
+        available = self.available()
+        if not available.ok:
+            raise EdgeresError(available.reason)
+        if spec.precision not in PRECISIONS:
+            raise EdgeresError(f"ONNX Runtime runs fp32 and int8 (Q/DQ) graphs; precision {spec.precision} is not "
+                               "offered on this target")
+        graph = Path(graph)
+        model = load_onnx(graph)
+        found = graph_precision(model)
+        if found != spec.precision:
+            hint = " (quantize it first: edgeres quantize)" if spec.precision == "int8" else ""
+            raise EdgeresError(f"{graph.name} is a {found} graph but {spec.precision} was asked for{hint}")
+        options = check_options({k: spec.option(k) for k in OPTIONS if spec.option(k) is not None})
+        source_sha = sha256_file(graph)
+        out = spec.out_dir / f"onnxruntime_{spec.precision}.onnx"
+        optimized = out.with_name(out.stem + ".optimized.onnx") if options["save_optimized"] else None
+
+        reused = self._reusable(out, source_sha, options)
+        if reused is not None:
+            return reused
+
+        source_meta: dict[str, Any] = {}
+        sidecar = Artifact.sidecar_of(graph)
+        if sidecar.is_file():
+            try:
+                source_meta = Artifact.load(graph).metadata
+            except EdgeresError:
+                source_meta = {}
+        if not source_meta:
+            source_meta = read_metadata(model)
+        metadata = {k: v for k, v in source_meta.items()
+                    if k not in ("sha256", "files", "backend", "backend_version", "target", "precision", "reused")}
+        metadata.update({
+            "backend": self.name,
+            "backend_version": available.version,
+            "precision": spec.precision,
+            "target": spec.target.name,
+            "input": onnx_input_spec(model),
+            "output": onnx_output_spec(model),
+            "batch_profile": str(spec.batch),
+            "options": options,
+            "provider": PROVIDER,
+            "source": graph.name,
+            "source_sha256": source_sha,
+            "source_backend": source_meta.get("backend"),
+        })
+        del model
+        spec.out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            shutil.copyfile(graph, tmp)
+        files: list[Path] = []
+        if optimized is not None:
+            import onnxruntime as ort
+
+            with atomic_path(optimized) as tmp:
+                ort.InferenceSession(str(out), _session_options(ort, options, tmp), providers=[PROVIDER])
+            files.append(optimized)
+            metadata["optimized_model"] = optimized.name
+        return Artifact(path=out, metadata=metadata, files=files).save()
+
+    @staticmethod
+    def _reusable(out: Path, source_sha: str, options: dict[str, Any]) -> Artifact | None:
+        if not out.is_file() or not Artifact.sidecar_of(out).is_file():
+            return None
+        try:
+            existing = Artifact.load(out)
+            existing.verify()
+        except EdgeresError:
+            return None
+        if existing.metadata.get("source_sha256") != source_sha or existing.metadata.get("options") != options:
+            return None
+        existing.metadata["reused"] = True
+        return existing
+
+    def load(self, artifact: Artifact, **options: Any) -> ORTRunner:
+        """A runner for an ONNX artifact (from export, quantize or this backend's build).
+
+        ``options`` override the ones recorded at build time (e.g. ``threads=2``).
+        """
+        artifact.verify()
+        merged = {k: v for k, v in (artifact.metadata.get("options") or {}).items() if k in OPTIONS}
+        merged.update(options)
+        merged.pop("save_optimized", None)
+        path = artifact.path
+        optimized = artifact.metadata.get("optimized_model")
+        if optimized and (artifact.path.parent / optimized).is_file() and "graph_optimization" not in options:
+            path = artifact.path.parent / optimized
+            merged["graph_optimization"] = "disable"  # already optimized offline, for this CPU
+        precision = str(artifact.metadata.get("precision") or "")
+        if not precision:
+            try:
+                from edgeres.export.graph import graph_precision
+
+                precision = graph_precision(path)
+            except EdgeresError:
+                precision = "unknown"
+        return ORTRunner(path, precision=precision, label=artifact.path.name, **merged)
 
 
 BACKEND = ONNXRuntimeBackend()

@@ -1,0 +1,267 @@
+"""torch -> ONNX: BatchNorm folded, dynamic batch, checked by onnx.checker and ONNX Runtime parity.
+
+The default exporter is PyTorch's TorchScript-based one (``torch.onnx.export(...,
+dynamo=False)``) at opset 17; ``exporter="dynamo"`` uses the ``torch.export``-based
+one (opset 18 or newer). See the README ("Export to ONNX") for why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgeres import __version__
+from edgeres.backends.base import Artifact
+from edgeres.data.preprocess import PreprocessSpec
+from edgeres.errors import EdgeresError, UsageError
+from edgeres.export.graph import (
+    check_onnx,
+    clean_graph,
+    onnx_input_spec,
+    onnx_output_spec,
+    op_counts,
+    opset_of,
+    set_metadata,
+)
+from edgeres.fileio import atomic_path, sha256_file
+from edgeres.optional import version_of
+
+if TYPE_CHECKING:
+    import onnx
+    from torch import nn
+
+    from edgeres.models import ResNet
+
+EXPORTERS = ("torchscript", "dynamo")
+MIN_OPSET = {"torchscript": 17, "dynamo": 18}
+MAX_OPSET = 21
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+# parity: ORT vs PyTorch, relative to the largest reference logit, and mean cosine similarity
+DEFAULT_TOLERANCE = 1e-3
+MIN_COSINE = 0.9999
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` (eval mode) with every BatchNorm folded into the convolution before it.
+
+    Handles the ResNet layout: ``convN``/``bnN`` attribute pairs in the stem and the blocks,
+    and ``Conv2d, BatchNorm2d`` pairs inside ``nn.Sequential`` (the projection shortcuts).
+    The BatchNorm is replaced by ``nn.Identity``, which leaves no node in the ONNX graph.
+    """
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(model).eval()
+    for module in folded.modules():
+        if isinstance(module, nn.Sequential):
+            children = list(module._modules.items())
+            for (name_a, a), (name_b, b) in zip(children, children[1:]):
+                if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+                    module._modules[name_a] = fuse_conv_bn_eval(a, b)
+                    module._modules[name_b] = nn.Identity()
+        for i in range(1, 10):
+            conv, bn = getattr(module, f"conv{i}", None), getattr(module, f"bn{i}", None)
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(module, f"conv{i}", fuse_conv_bn_eval(conv, bn))
+                setattr(module, f"bn{i}", nn.Identity())
+    return folded
+
+
+def _export_bytes(model: nn.Module, example: Any, *, exporter: str, opset: int, dynamic: bool) -> bytes:
+    import torch
+
+    if exporter == "torchscript":
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "legacy TorchScript-based ONNX export" deprecation notices
+            torch.onnx.export(
+                model, (example,), buffer, dynamo=False, export_params=True, opset_version=opset,
+                do_constant_folding=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic else None,
+            )
+        return buffer.getvalue()
+    # dynamo: torch.export-based; it prints progress on stdout, which would spoil --json output
+    kwargs: dict[str, Any] = {}
+    if dynamic:
+        kwargs["dynamic_shapes"] = {"x": {0: torch.export.Dim("batch", min=1, max=65536)}}
+    for name in ("torch.onnx", "onnxscript"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            program = torch.onnx.export(model, (example,), None, dynamo=True, opset_version=opset,
+                                        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], optimize=True,
+                                        verbose=False, **kwargs)
+        except ImportError as exc:
+            raise EdgeresError(f"the dynamo exporter needs onnxscript ({exc}): pip install 'edgeres[export]'") from None
+    return bytes(program.model_proto.SerializeToString())
+
+
+def onnx_parity(model_bytes: bytes, reference: nn.Module, input_shape: Sequence[int], *, batches: Sequence[int],
+                seed: int = 0) -> dict[str, Any]:
+    """Run random inputs through ONNX Runtime and PyTorch; max abs diff and mean cosine similarity."""
+    import torch
+
+    from edgeres.validate.metrics import cosine_similarity
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return {"skipped": "onnxruntime is not installed (pip install 'edgeres[onnxruntime]')"}
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    ours, theirs = [], []
+    for b in batches:
+        x = rng.standard_normal((b, *input_shape)).astype(np.float32)
+        with torch.no_grad():
+            theirs.append(reference(torch.from_numpy(x)).numpy())
+        ours.append(session.run(None, {INPUT_NAME: x})[0])
+    got, ref = np.concatenate(ours), np.concatenate(theirs)
+    return {
+        "inputs": int(got.shape[0]), "batches": list(batches),
+        "max_abs_diff": float(np.max(np.abs(got - ref))),
+        "max_abs_reference": float(np.max(np.abs(ref))),
+        "cosine": float(np.mean(cosine_similarity(got, ref))),
+        "top1_agreement": float(np.mean(got.argmax(1) == ref.argmax(1))),
+    }
+
+
+def _resolve_out(out: str | os.PathLike[str]) -> Path:
+    """``out`` names the .onnx file; a path without the .onnx suffix is a folder for model.onnx."""
+    out = Path(out)
+    if out.suffix.lower() != ".onnx" or out.is_dir():
+        return out / "model.onnx"
+    return out
+
+
+def export_onnx(
+    model: ResNet,
+    out: str | os.PathLike[str],
+    *,
+    input_size: int,
+    batch: str | int = "dynamic",
+    opset: int = 17,
+    preprocess: PreprocessSpec | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    classes: Sequence[str] | None = None,
+    exporter: str = "torchscript",
+    tolerance: float = DEFAULT_TOLERANCE,
+    parity_seed: int = 0,
+) -> Artifact:
+    """Export ``model`` to ONNX at ``out`` (a .onnx path, or a folder that receives model.onnx).
+
+    BatchNorm is folded into the convolutions, Identity nodes and duplicate initializers are
+    removed, the graph is checked with ``onnx.checker`` (full check) and against PyTorch with
+    ONNX Runtime on random inputs (``EdgeresError`` when the largest difference exceeds
+    ``tolerance`` times the largest reference logit, or the mean cosine similarity is below
+    0.9999). The file is written atomically, metadata goes into its ``metadata_props`` and into
+    the sidecar ``model.onnx.json``.
+    """
+    import onnx
+    import torch
+
+    from edgeres.models import check_input_size
+
+    started = time.perf_counter()
+    check_input_size(input_size)
+    if exporter not in EXPORTERS:
+        raise UsageError(f"unknown exporter {exporter!r}: choose from {', '.join(EXPORTERS)}")
+    if not MIN_OPSET[exporter] <= opset <= MAX_OPSET:
+        if exporter == "dynamo" and opset < MIN_OPSET["dynamo"]:
+            raise UsageError(f"the dynamo exporter writes opset 18 or newer, got --opset {opset}")
+        raise UsageError(f"opset must be between {MIN_OPSET[exporter]} and {MAX_OPSET}, got {opset}")
+    if batch != "dynamic":
+        try:
+            batch = int(batch)
+        except (TypeError, ValueError):
+            raise UsageError(f"batch must be 'dynamic' or a positive integer, got {batch!r}") from None
+        if batch < 1:
+            raise UsageError(f"batch must be 'dynamic' or a positive integer, got {batch}")
+    dynamic = batch == "dynamic"
+    num_classes = int(getattr(model, "num_classes", 0)) or None
+    if classes is not None:
+        classes = [str(c) for c in classes]
+        if num_classes is not None and len(classes) != num_classes:
+            raise EdgeresError(f"{len(classes)} class names were given for a model with {num_classes} classes")
+    in_channels = int(getattr(model, "in_channels", 3))
+    preprocess = preprocess or PreprocessSpec.for_size(input_size)
+    if preprocess.crop != input_size:
+        raise EdgeresError(f"the preprocessing crops to {preprocess.crop} pixels but the model is exported for "
+                           f"{input_size}: give matching --input-size and preprocessing")
+    out_path = _resolve_out(out)
+    checkpoint_sha = sha256_file(checkpoint) if checkpoint else None
+
+    was_training = model.training
+    model.eval()
+    try:
+        folded = fold_batchnorm(model)
+        example = torch.randn(2 if dynamic else int(batch), in_channels, input_size, input_size)
+        raw = _export_bytes(folded, example, exporter=exporter, opset=opset, dynamic=dynamic)
+        proto: onnx.ModelProto = onnx.load_from_string(raw)
+        cleaned = clean_graph(proto)
+        ops = op_counts(proto)
+        if "BatchNormalization" in ops:
+            raise EdgeresError("internal: BatchNormalization survived folding; please report this")
+        check_onnx(proto, full_check=True)
+        parity_batches = [1, 3] if dynamic else [int(batch)]
+        parity = onnx_parity(proto.SerializeToString(), model, (in_channels, input_size, input_size),
+                             batches=parity_batches, seed=parity_seed)
+    finally:
+        model.train(was_training)
+    if "skipped" not in parity:
+        limit = tolerance * max(1.0, parity["max_abs_reference"])
+        parity.update(tolerance=limit, min_cosine=MIN_COSINE)
+        if parity["max_abs_diff"] > limit or parity["cosine"] < MIN_COSINE:
+            raise EdgeresError(
+                f"the exported ONNX does not match PyTorch: max abs diff {parity['max_abs_diff']:.3g} (limit "
+                f"{limit:.3g}), cosine {parity['cosine']:.6f} (minimum {MIN_COSINE}); nothing was written")
+
+    metadata: dict[str, Any] = {
+        "backend": "onnx",
+        "backend_version": onnx.__version__,
+        "precision": "fp32",
+        "target": None,
+        "input": onnx_input_spec(proto),
+        "output": onnx_output_spec(proto),
+        "model": f"resnet{getattr(model, 'depth', '')}",
+        "depth": getattr(model, "depth", None),
+        "num_classes": num_classes,
+        "in_channels": in_channels,
+        "shortcut": getattr(model, "shortcut", None),
+        "input_size": input_size,
+        "batch": batch,
+        "classes": classes,
+        "preprocess": preprocess.to_dict(),
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "checkpoint_sha256": checkpoint_sha,
+        "weights": "checkpoint" if checkpoint else "random",
+        "opset": opset_of(proto),
+        "exporter": exporter,
+        "torch_version": torch.__version__,
+        "onnx_version": onnx.__version__,
+        "onnxruntime_version": version_of("onnxruntime"),
+        "edgeres_version": __version__,
+        "graph": {"nodes": len(proto.graph.node), "initializers": len(proto.graph.initializer), "ops": ops,
+                  **cleaned},
+        "parity": parity,
+    }
+    proto.producer_name, proto.producer_version = "edgeres", __version__
+    proto.doc_string = f"ResNet-{metadata['depth']} exported by edgeres {__version__} ({exporter} exporter)"
+    set_metadata(proto, metadata)
+    with atomic_path(out_path) as tmp:
+        onnx.save(proto, str(tmp))
+    metadata["export_seconds"] = round(time.perf_counter() - started, 3)
+    return Artifact(path=out_path, metadata=metadata).save()

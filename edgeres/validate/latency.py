@@ -1,0 +1,178 @@
+"""Latency and throughput of a runner: warm-up, then timed runs, like ``trtexec``'s summary.
+
+numpy only (no torch). What one number includes is stated in ``timed``: by default the host
+wall clock around ``runner(batch)`` with the batch already in host memory (numpy in, numpy
+out). A runner that times itself better (CUDA events) exposes ``time_batch(batch) -> ms``
+and says so in ``runner.info["timed"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgeres.errors import EdgeresError
+from edgeres.table import format_table
+
+DEFAULT_ITERATIONS = 50
+HOST_TIMED = "host wall clock around runner(batch): numpy in, numpy out, input already in host memory"
+PEAK_RSS_MEANING = ("peak resident set size of the whole process (VmHWM: Python, libraries, the loaded model "
+                    "and its buffers), read after the timed runs")
+
+
+@dataclass
+class LatencyResult:
+    """Timing of one batch size. Milliseconds per call; throughput in images per second."""
+
+    batch_size: int
+    iterations: int
+    warmup: int
+    mean_ms: float
+    std_ms: float
+    p50_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    min_ms: float
+    max_ms: float
+    throughput: float  # images/s = batch_size / mean latency
+    total_seconds: float
+    threads: Any = None
+    peak_rss_mb: float | None = None
+    rss_mb: float | None = None
+    timed: str = HOST_TIMED
+    runner: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _status_kb(field_name: str) -> float | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field_name + ":"):
+                    return float(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (VmHWM; getrusage's ru_maxrss elsewhere)."""
+    kb = _status_kb("VmHWM")
+    if kb is not None:
+        return kb / 1024.0
+    import resource
+
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / (1024.0 * 1024.0) if sys.platform == "darwin" else maxrss / 1024.0
+
+
+def current_rss_mb() -> float | None:
+    kb = _status_kb("VmRSS")
+    return None if kb is None else kb / 1024.0
+
+
+def summarize_times(times_ms: Sequence[float], batch_size: int) -> dict[str, float]:
+    """mean, std, percentiles (linear interpolation), min, max and throughput of call times."""
+    t = np.asarray(times_ms, dtype=np.float64)
+    if t.size == 0:
+        raise EdgeresError("no timed runs: give at least one iteration")
+    p50, p90, p95, p99 = np.percentile(t, [50, 90, 95, 99])
+    mean = float(t.mean())
+    return {
+        "mean_ms": mean, "std_ms": float(t.std()), "p50_ms": float(p50), "p90_ms": float(p90),
+        "p95_ms": float(p95), "p99_ms": float(p99), "min_ms": float(t.min()), "max_ms": float(t.max()),
+        "throughput": float(batch_size * 1000.0 / mean) if mean > 0 else float("inf"),
+    }
+
+
+def _timer(runner: Any) -> Any:
+    timed = getattr(runner, "time_batch", None)
+    if callable(timed):
+        return timed
+
+    def wall(batch: np.ndarray) -> float:
+        start = time.perf_counter()
+        runner(batch)
+        return (time.perf_counter() - start) * 1000.0
+    return wall
+
+
+def measure_latency(runner: Any, input_shape: tuple[int, int, int], batch_sizes: Sequence[int] = (1,),
+                    iterations: int | None = None, seconds: float | None = None, warmup: int = 10,
+                    seed: int = 0, min_iterations: int = 5) -> list[LatencyResult]:
+    """Time ``runner`` at each batch size on random NCHW float32 inputs of ``input_shape`` (C, H, W).
+
+    ``warmup`` untimed calls first, then ``iterations`` timed calls, or as many as fit in
+    ``seconds`` (at least ``min_iterations``); with neither, 50 calls.
+    """
+    if iterations is not None and seconds is not None:
+        raise EdgeresError("give either a number of iterations or a time budget in seconds, not both")
+    if iterations is not None and iterations < 1:
+        raise EdgeresError(f"iterations must be at least 1, got {iterations}")
+    if seconds is not None and seconds <= 0:
+        raise EdgeresError(f"the time budget must be positive, got {seconds} s")
+    if warmup < 0:
+        raise EdgeresError(f"warm-up runs cannot be negative, got {warmup}")
+    if len(input_shape) != 3:
+        raise EdgeresError(f"input shape must be (channels, height, width), got {tuple(input_shape)}")
+    if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
+        raise EdgeresError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
+    if iterations is None and seconds is None:
+        iterations = DEFAULT_ITERATIONS
+    info = dict(getattr(runner, "info", None) or {})
+    timer = _timer(runner)
+    rng = np.random.default_rng(seed)
+    results = []
+    for b in (int(b) for b in batch_sizes):
+        batch = rng.standard_normal((b, *input_shape)).astype(np.float32)
+        for _ in range(warmup):
+            runner(batch)
+        times: list[float] = []
+        start = time.perf_counter()
+        if iterations is not None:
+            for _ in range(iterations):
+                times.append(float(timer(batch)))
+        else:
+            assert seconds is not None
+            while len(times) < min_iterations or time.perf_counter() - start < seconds:
+                times.append(float(timer(batch)))
+        total = time.perf_counter() - start
+        results.append(LatencyResult(
+            batch_size=b, iterations=len(times), warmup=warmup, **summarize_times(times, b),
+            total_seconds=total, threads=info.get("threads"), peak_rss_mb=round(peak_rss_mb(), 1),
+            rss_mb=None if (rss := current_rss_mb()) is None else round(rss, 1),
+            timed=str(info.get("timed", HOST_TIMED)), runner=info,
+        ))
+    return results
+
+
+def format_latency(results: Sequence[LatencyResult]) -> str:
+    """One row per batch size, trtexec-style percentiles, then what was timed."""
+    rows = [(r.batch_size, r.iterations, f"{r.mean_ms:.3f}", f"{r.std_ms:.3f}", f"{r.p50_ms:.3f}", f"{r.p90_ms:.3f}",
+             f"{r.p99_ms:.3f}", f"{r.min_ms:.3f}", f"{r.max_ms:.3f}", f"{r.throughput:.1f}",
+             "-" if r.peak_rss_mb is None else f"{r.peak_rss_mb:.0f}")
+            for r in results]
+    table = format_table(["batch", "runs", "mean ms", "std", "p50", "p90", "p99", "min", "max", "img/s", "peak MiB"],
+                         rows, align="rrrrrrrrrrr")
+    if not results:
+        return table
+    first = results[0]
+    notes = [f"timed: {first.timed}", f"threads: {first.threads if first.threads is not None else 'unknown'}",
+             f"peak MiB: {PEAK_RSS_MEANING}"]
+    return table + "\n" + "\n".join(notes)
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
