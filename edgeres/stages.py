@@ -1,0 +1,97 @@
+"""Resumable build stages: each is keyed by a hash of its inputs and recorded when done.
+
+A stage whose record matches its key (and whose outputs still exist) is reused; one
+that was interrupted has no record, so the next run redoes it. Outputs are written
+atomically by the stages themselves, so an interrupt never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from edgeres.errors import EdgeresError
+from edgeres.fileio import read_json, sha256_json, write_json_atomic
+
+RECORDS = ".stages"
+LOCK = ".edgeres.lock"
+
+
+@contextmanager
+def exclusive(out_dir: Path) -> Iterator[None]:
+    """Refuse a second build into the same output directory while one runs."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / LOCK, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EdgeresError(f"another edgeres build is writing into {out_dir}; wait for it or choose "
+                               "another --out") from None
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class StageLog:
+    """What each stage did (ran or reused) and how long it took, for the progress display."""
+
+    stream: TextIO = field(default_factory=lambda: sys.stderr)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, name: str, reused: bool, seconds: float) -> None:
+        self.entries.append({"stage": name, "reused": reused, "seconds": round(seconds, 2)})
+        state = "reused (inputs unchanged)" if reused else f"done in {seconds:.1f}s"
+        self.stream.write(f"[{len(self.entries):>2}] {name:<28} {state}\n")
+        self.stream.flush()
+
+    def note(self, text: str) -> None:
+        self.stream.write(f"     {text}\n")
+        self.stream.flush()
+
+
+class Stages:
+    """Runs named stages in ``out_dir``, reusing any whose inputs (key) are unchanged."""
+
+    def __init__(self, out_dir: Path, log: StageLog) -> None:
+        self.out_dir = out_dir
+        self.log = log
+        (out_dir / RECORDS).mkdir(parents=True, exist_ok=True)
+
+    def _record_path(self, name: str) -> Path:
+        return self.out_dir / RECORDS / (name.replace("/", "--") + ".json")
+
+    def run(self, name: str, key: dict[str, Any], fn: Callable[[], dict[str, Any]],
+            outputs: Callable[[dict[str, Any]], list[Path]] | None = None) -> dict[str, Any]:
+        """Run ``fn`` (which returns a JSON-able result) unless a matching record exists.
+
+        ``outputs`` lists the files a result refers to; a record whose files are gone
+        is stale and the stage runs again.
+        """
+        digest = sha256_json(key)
+        record_path = self._record_path(name)
+        if record_path.is_file():
+            try:
+                record = read_json(record_path)
+            except ValueError:
+                record = {}
+            if record.get("key") == digest and all(p.exists() for p in (outputs or (lambda _r: []))(record["result"])):
+                self.log.record(name, reused=True, seconds=0.0)
+                return dict(record["result"])
+        start = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - start
+        write_json_atomic(record_path, {"stage": name, "key": digest, "inputs": key, "seconds": seconds,
+                                        "result": result})
+        self.log.record(name, reused=False, seconds=seconds)
+        return result
