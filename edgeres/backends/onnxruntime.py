@@ -184,7 +184,8 @@ class ONNXRuntimeBackend:
         if found != spec.precision:
             hint = " (quantize it first: edgeres quantize)" if spec.precision == "int8" else ""
             raise EdgeresError(f"{graph.name} is a {found} graph but {spec.precision} was asked for{hint}")
-        options = check_options({k: spec.option(k) for k in OPTIONS if spec.option(k) is not None})
+        given = {**spec.target.options, **spec.options}
+        options = check_options({k: v for k, v in given.items() if v is not None})
         source_sha = sha256_file(graph)
         out = spec.out_dir / f"onnxruntime_{spec.precision}.onnx"
         optimized = out.with_name(out.stem + ".optimized.onnx") if options["save_optimized"] else None

@@ -108,9 +108,45 @@ def _export_bytes(model: nn.Module, example: Any, *, exporter: str, opset: int, 
     return bytes(program.model_proto.SerializeToString())
 
 
-def onnx_parity(model_bytes: bytes, reference: nn.Module, input_shape: Sequence[int], *, batches: Sequence[int],
-                seed: int = 0) -> dict[str, Any]:
-    """Run random inputs through ONNX Runtime and PyTorch; max abs diff and mean cosine similarity."""
+def fold_constants(proto: onnx.ModelProto) -> onnx.ModelProto | None:
+    """Constant-fold what does not depend on the input, with ONNX Runtime's *basic* graph level
+    (constant folding and redundant-node elimination; standard ONNX ops only). The TorchScript
+    exporter computes the zero-pad shortcut's padding at run time from the input's shape
+    (Shape/ConstantOfShape/Concat/Transpose chains); this turns them into plain Pad/Slice nodes.
+    Returns None when ONNX Runtime is missing or the result would use non-standard ops."""
+    import onnx
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="edgeres-fold-") as tmp:
+        folded_path = Path(tmp) / "folded.onnx"
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(folded_path)
+        ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        folded = onnx.load(str(folded_path))
+    if any(n.domain not in ("", "ai.onnx") for n in folded.graph.node):
+        return None
+    # keep the original IR version and opset imports (ORT lists every domain it knows)
+    folded.ir_version = proto.ir_version
+    del folded.opset_import[:]
+    folded.opset_import.extend(o for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    del folded.graph.value_info[:]
+    return folded
+
+
+def onnx_parity(model_bytes: bytes, reference: nn.Module, input_shape: Sequence[int], *, batch: int,
+                dynamic: bool, seed: int = 0) -> dict[str, Any]:
+    """Random inputs through ONNX Runtime and PyTorch: max abs diff and mean cosine similarity.
+
+    One PyTorch forward pass at ``batch``; with a dynamic batch ONNX Runtime also runs the first
+    image alone (batch 1) and that row is compared too.
+    """
     import torch
 
     from edgeres.validate.metrics import cosine_similarity
@@ -122,16 +158,17 @@ def onnx_parity(model_bytes: bytes, reference: nn.Module, input_shape: Sequence[
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(seed)
-    ours, theirs = [], []
-    for b in batches:
-        x = rng.standard_normal((b, *input_shape)).astype(np.float32)
-        with torch.no_grad():
-            theirs.append(reference(torch.from_numpy(x)).numpy())
-        ours.append(session.run(None, {INPUT_NAME: x})[0])
-    got, ref = np.concatenate(ours), np.concatenate(theirs)
+    x = np.random.default_rng(seed).standard_normal((batch, *input_shape)).astype(np.float32)
+    with torch.no_grad():
+        ref = reference(torch.from_numpy(x)).numpy()
+    got = session.run(None, {INPUT_NAME: x})[0]
+    batches = [batch]
+    if dynamic and batch > 1:
+        got = np.concatenate([got, session.run(None, {INPUT_NAME: x[:1]})[0]])
+        ref = np.concatenate([ref, ref[:1]])
+        batches.append(1)
     return {
-        "inputs": int(got.shape[0]), "batches": list(batches),
+        "inputs": batch, "batches": batches,
         "max_abs_diff": float(np.max(np.abs(got - ref))),
         "max_abs_reference": float(np.max(np.abs(ref))),
         "cosine": float(np.mean(cosine_similarity(got, ref))),
@@ -207,18 +244,31 @@ def export_onnx(
     was_training = model.training
     model.eval()
     try:
-        folded = fold_batchnorm(model)
         example = torch.randn(2 if dynamic else int(batch), in_channels, input_size, input_size)
-        raw = _export_bytes(folded, example, exporter=exporter, opset=opset, dynamic=dynamic)
+        # Both exporters fold eval-mode BatchNorm into the convolutions (constant folding); should
+        # one survive, fold it in PyTorch and export again.
+        raw = _export_bytes(model, example, exporter=exporter, opset=opset, dynamic=dynamic)
         proto: onnx.ModelProto = onnx.load_from_string(raw)
-        cleaned = clean_graph(proto)
+        bn_folded_by = "exporter"
+        if any(n.op_type == "BatchNormalization" for n in proto.graph.node):
+            raw = _export_bytes(fold_batchnorm(model), example, exporter=exporter, opset=opset, dynamic=dynamic)
+            proto = onnx.load_from_string(raw)
+            bn_folded_by = "edgeres (torch)"
+        cleaned: dict[str, Any] = clean_graph(proto)
+        cleaned["batchnorm_folded_by"] = bn_folded_by
+        if any(n.op_type in ("Shape", "ConstantOfShape", "Constant") for n in proto.graph.node):
+            folded_proto = fold_constants(proto)
+            if folded_proto is not None and len(folded_proto.graph.node) < len(proto.graph.node):
+                cleaned["constant_nodes_folded"] = len(proto.graph.node) - len(folded_proto.graph.node)
+                proto = folded_proto
+                for key, value in clean_graph(proto).items():
+                    cleaned[key] = cleaned.get(key, 0) + value
         ops = op_counts(proto)
         if "BatchNormalization" in ops:
             raise EdgeresError("internal: BatchNormalization survived folding; please report this")
         check_onnx(proto, full_check=True)
-        parity_batches = [1, 3] if dynamic else [int(batch)]
         parity = onnx_parity(proto.SerializeToString(), model, (in_channels, input_size, input_size),
-                             batches=parity_batches, seed=parity_seed)
+                             batch=3 if dynamic else int(batch), dynamic=dynamic, seed=parity_seed)
     finally:
         model.train(was_training)
     if "skipped" not in parity:
@@ -265,3 +315,56 @@ def export_onnx(
         onnx.save(proto, str(tmp))
     metadata["export_seconds"] = round(time.perf_counter() - started, 3)
     return Artifact(path=out_path, metadata=metadata).save()
+
+
+def checkpoint_info(weights: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """What a checkpoint's companion JSON says about it: ``<name>.json`` or ``model.json`` beside
+    the weights (as ``scripts/train_demo.py`` writes): depth, num_classes, input_size, classes,
+    preprocess... ({} when there is none)."""
+    import json
+
+    if weights is None:
+        return {}
+    weights = Path(weights)
+    for candidate in (weights.with_suffix(".json"), weights.parent / "model.json"):
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise EdgeresError(f"cannot read {candidate} (the description of {weights.name}): {exc}") from None
+            if isinstance(data, dict):
+                data["_source"] = str(candidate)
+                return data
+    return {}
+
+
+def export_resnet(depth: int, out: str | os.PathLike[str], *, weights: str | os.PathLike[str] | None = None,
+                  num_classes: int | None = None, input_size: int | None = None, in_channels: int = 3,
+                  shortcut: str = "projection", batch: str | int = "dynamic", opset: int = 17,
+                  exporter: str = "torchscript", classes: Sequence[str] | None = None,
+                  preprocess: PreprocessSpec | None = None) -> Artifact:
+    """Build the ResNet (random weights, or ``weights`` loaded strictly) and export it.
+
+    Class count, input size, class names and preprocessing not given are taken from the
+    checkpoint's companion JSON when there is one, else 1000 classes at 224 px.
+    """
+    from edgeres.models import ResNet, check_input_size, load_checkpoint
+
+    info = checkpoint_info(weights)
+    if info.get("depth") is not None and int(info["depth"]) != depth:
+        raise UsageError(f"{info['_source']} says the checkpoint is a ResNet-{info['depth']}, but --depth is {depth}")
+    num_classes = num_classes or int(info.get("num_classes") or 1000)
+    input_size = input_size or int(info.get("input_size") or 224)
+    check_input_size(input_size)
+    if classes is None and isinstance(info.get("classes"), list) and len(info["classes"]) == num_classes:
+        classes = [str(c) for c in info["classes"]]
+    if preprocess is None and isinstance(info.get("preprocess"), dict):
+        preprocess = PreprocessSpec.from_dict(info["preprocess"])
+        if preprocess.crop != input_size:
+            # another input size than the checkpoint was trained at: same normalization, scaled crop
+            preprocess = PreprocessSpec.for_size(input_size, mean=preprocess.mean, std=preprocess.std)
+    model = ResNet(depth, num_classes=num_classes, in_channels=in_channels, shortcut=shortcut)  # type: ignore[arg-type]
+    if weights is not None:
+        load_checkpoint(model, weights)
+    return export_onnx(model, out, input_size=input_size, batch=batch, opset=opset, preprocess=preprocess,
+                       checkpoint=weights, classes=classes, exporter=exporter)

@@ -1,0 +1,211 @@
+"""What ``edgeres validate`` and ``edgeres bench`` do, as functions the pipeline can call too.
+
+Torch-free. ``bench`` opens what it times through ``OPENERS``: the first opener that
+recognizes the path wins, so a bundle (folder or .tar.gz) gets its own opener beside the
+artifact one without touching this code's callers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeres.backends.base import Artifact
+from edgeres.errors import EdgeresError
+from edgeres.validate.latency import LatencyResult, current_rss_mb, measure_latency
+from edgeres.validate.metrics import AccuracyResult, compare, run_batch
+from edgeres.validate.runner import artifact_fixed_batch, artifact_input_shape, load_runner
+
+
+@dataclass
+class Opened:
+    """Something ``bench`` can time: a runner, its input shape (C, H, W) and a description."""
+
+    runner: Any
+    input_shape: tuple[int, int, int]
+    fixed_batch: int | None = None
+    description: dict[str, Any] = field(default_factory=dict)
+    close: Callable[[], None] | None = None
+
+
+Opener = Callable[[Path, dict[str, Any]], "Opened | None"]
+
+
+def open_artifact(path: Path, options: dict[str, Any]) -> Opened | None:
+    """An artifact file with its sidecar (``model.onnx`` + ``model.onnx.json``, ...)."""
+    if not path.is_file() or not Artifact.sidecar_of(path).is_file():
+        return None
+    artifact = Artifact.load(path)
+    runner = load_runner(artifact, **options)
+    meta = artifact.metadata
+    return Opened(runner=runner, input_shape=artifact_input_shape(artifact), fixed_batch=artifact_fixed_batch(artifact),
+                  description={"artifact": str(path), "backend": meta.get("backend"), "precision": meta.get("precision"),
+                               "target": meta.get("target"), "model": meta.get("model")})
+
+
+def open_bundle(path: Path, options: dict[str, Any]) -> Opened | None:
+    """A bundle folder or its .tar.gz (see ``edgeres.bundle``): checksums verified, own backend."""
+    from edgeres.bundle.runtime import open_bundle_for_bench
+
+    return open_bundle_for_bench(path, options)  # type: ignore[no-any-return]
+
+
+# Tried in order: the first opener that recognizes the path wins.
+OPENERS: list[Opener] = [open_bundle, open_artifact]
+
+
+def open_for_bench(path: str | os.PathLike[str], **options: Any) -> Opened:
+    path = Path(path)
+    if not path.exists():
+        raise EdgeresError(f"{path} does not exist")
+    options = {k: v for k, v in options.items() if v is not None}
+    for opener in OPENERS:
+        opened = opener(path, options)
+        if opened is not None:
+            return opened
+    if path.is_file():
+        raise EdgeresError(f"{path} has no metadata file {Artifact.sidecar_of(path).name} beside it: bench times "
+                           "artifacts written by edgeres (export, quantize, build)")
+    raise EdgeresError(f"{path} is not an artifact edgeres can time (name the model file, e.g. DIR/model.onnx)")
+
+
+def parse_batches(text: str | Sequence[int]) -> list[int]:
+    """'1,8' -> [1, 8]."""
+    if not isinstance(text, str):
+        values = [int(v) for v in text]
+    else:
+        try:
+            values = [int(v) for v in text.replace(" ", "").split(",") if v]
+        except ValueError:
+            raise EdgeresError(f"batch sizes must be comma-separated integers (e.g. 1,8), got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise EdgeresError(f"batch sizes must be positive integers, got {text!r}")
+    return list(dict.fromkeys(values))
+
+
+def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None = None, *,
+          iterations: int | None = None, seconds: float | None = None, warmup: int = 10,
+          threads: int | None = None) -> dict[str, Any]:
+    """Time an artifact: a dict with "runner" (its info), "results" (LatencyResult per batch) and
+    "rss_before_load_mb" (resident memory of this process before the model was loaded)."""
+    rss_before = current_rss_mb()
+    opened = open_for_bench(path, threads=threads)
+    try:
+        sizes = parse_batches(batch_sizes) if batch_sizes is not None else [opened.fixed_batch or 1]
+        if opened.fixed_batch and any(b != opened.fixed_batch for b in sizes):
+            raise EdgeresError(f"{Path(path).name} was built for batch {opened.fixed_batch} only: use --batch "
+                               f"{opened.fixed_batch}, or export with --batch dynamic")
+        results = measure_latency(opened.runner, opened.input_shape, sizes, iterations=iterations,
+                                  seconds=seconds, warmup=warmup)
+    finally:
+        if opened.close:
+            opened.close()
+    return {**opened.description, "input_shape": list(opened.input_shape), "runner": dict(opened.runner.info or {})
+            if hasattr(opened.runner, "info") else {}, "rss_before_load_mb": rss_before,
+            "results": results}
+
+
+def _preprocess_of(artifact: Artifact) -> Any:
+    from edgeres.data.preprocess import PreprocessSpec
+
+    meta = artifact.metadata.get("preprocess")
+    if meta:
+        return PreprocessSpec.from_dict(meta)
+    _, _, size = artifact_input_shape(artifact)
+    return PreprocessSpec.for_size(size)
+
+
+def _label_map(dataset_classes: Sequence[str] | None, model_classes: Sequence[str] | None) -> np.ndarray | None:
+    """Index map from the set's label numbering to the model's, when both name their classes
+    and they are ordered differently; None when no remapping is needed or possible."""
+    if not dataset_classes or not model_classes or list(dataset_classes) == list(model_classes):
+        return None
+    index = {name: i for i, name in enumerate(model_classes)}
+    missing = [c for c in dataset_classes if c not in index]
+    if missing:
+        raise EdgeresError(f"the validation set has classes the model does not know: {missing[:5]}; "
+                           f"the model's classes are {list(model_classes)[:10]}...")
+    return np.asarray([index[c] for c in dataset_classes], dtype=np.int64)
+
+
+@dataclass
+class Validation:
+    artifact: str
+    dataset: dict[str, Any]
+    accuracy: AccuracyResult
+    runner: dict[str, Any]
+    reference: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"artifact": self.artifact, "reference": self.reference, "dataset": self.dataset,
+                "accuracy": self.accuracy.to_dict(), "runner": self.runner, "notes": list(self.notes)}
+
+
+def validate(path: str | os.PathLike[str], val: Any, *, reference: str | os.PathLike[str] | None = None,
+             batch_size: int = 32, size: int | None = None, seed: int = 0, threads: int | None = None,
+             progress: bool = True) -> Validation:
+    """Accuracy of an artifact on ``val`` (a source for ``edgeres.data.open_set``, or an opened
+    set), and its fidelity to ``reference`` (another artifact) on the same inputs."""
+    artifact = Artifact.load(path)
+    runner = load_runner(artifact, threads=threads)
+    ref_artifact = Artifact.load(reference) if reference is not None else None
+    ref_runner = load_runner(ref_artifact, threads=threads) if ref_artifact is not None else None
+    if ref_artifact is not None and artifact_input_shape(ref_artifact) != artifact_input_shape(artifact):
+        raise EdgeresError(f"the reference takes {artifact_input_shape(ref_artifact)} inputs but {Path(path).name} "
+                           f"takes {artifact_input_shape(artifact)}: compare models built from the same export")
+    if hasattr(val, "batches"):
+        dataset = val
+    else:
+        from edgeres.data import open_set
+
+        dataset = open_set(val, size=size, seed=seed, preprocess=_preprocess_of(artifact))
+    notes: list[str] = []
+    remap = _label_map(getattr(dataset, "classes", None), artifact.metadata.get("classes"))
+    if remap is not None:
+        notes.append("the set's class folders are ordered differently from the model's classes: labels remapped "
+                     "by class name")
+    logits, ref_logits, labels = [], [], []
+    unlabeled = False
+    label = f"validate {Path(path).name}" if progress else None
+    for images, batch_labels in dataset.batches(batch_size, progress=label):
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        logits.append(run_batch(runner, images))
+        if ref_runner is not None:
+            ref_logits.append(run_batch(ref_runner, images))
+        if batch_labels is None:
+            unlabeled = True
+        else:
+            labels.append(np.asarray(batch_labels, np.int64).reshape(-1))
+    if not logits:
+        raise EdgeresError(f"the validation set {getattr(dataset, 'name', val)} has no images")
+    all_labels = None if unlabeled or not labels else np.concatenate(labels)
+    if all_labels is not None and remap is not None:
+        all_labels = remap[all_labels]
+    if all_labels is None:
+        notes.append("the set has no labels: only agreement with the reference is measured" if ref_runner is not None
+                     else "the set has no labels and no --reference was given: nothing to score but the logits")
+    accuracy = compare(np.concatenate(logits), all_labels, np.concatenate(ref_logits) if ref_logits else None)
+    describe = dataset.describe() if hasattr(dataset, "describe") else {"name": str(getattr(dataset, "name", val))}
+    return Validation(artifact=str(path), dataset=describe, accuracy=accuracy, runner=dict(runner.info),
+                      reference=str(reference) if reference is not None else None, notes=notes)
+
+
+def format_bench(payload: dict[str, Any]) -> str:
+    from edgeres.validate.latency import format_latency
+
+    info = payload.get("runner") or {}
+    results: list[LatencyResult] = payload["results"]
+    c, h, w = payload["input_shape"]
+    head = (f"bench {payload.get('artifact')}: {info.get('backend', '?')} {info.get('backend_version', '')} on "
+            f"{info.get('device', '?')}, {info.get('precision', payload.get('precision'))}, input {c}x{h}x{w}")
+    if results:
+        r = results[0]
+        runs = f"{r.iterations} timed runs" if len({x.iterations for x in results}) == 1 else "timed runs"
+        head += f"\nwarm-up {r.warmup} runs, then {runs} per batch size"
+    return head + "\n" + format_latency(results)

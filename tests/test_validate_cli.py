@@ -1,0 +1,90 @@
+"""`edgeres validate` and `edgeres bench` from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeres.cli import main
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    from edgeres.export import export_onnx
+    from edgeres.models import ResNet
+
+    return export_onnx(ResNet(18, num_classes=3), tmp_path_factory.mktemp("m"), input_size=32).path
+
+
+def test_bench_prints_percentiles_and_what_was_timed(model, capsys):
+    assert main(["bench", str(model), "--batch", "1,2", "--iterations", "3", "--warmup", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "p50" in out and "p99" in out and "img/s" in out and "timed: host wall clock" in out
+    assert "threads: 1" in out
+
+
+def test_bench_json(model, capsys):
+    assert main(["bench", str(model), "--seconds", "0.05", "--warmup", "0", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    (r,) = data["results"]
+    assert r["batch_size"] == 1 and r["iterations"] >= 5 and r["p99_ms"] >= r["p50_ms"]
+    assert data["runner"]["backend"] == "onnxruntime" and data["input_shape"] == [3, 32, 32]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--batch", "0"], "positive integers"),
+    (["--iterations", "0"], "at least 1"),
+])
+def test_bench_bad_arguments(model, capsys, argv, message):
+    assert main(["bench", str(model), *argv]) != 0
+    assert message in capsys.readouterr().err
+
+
+def test_bench_refuses_missing_and_sidecarless_files(tmp_path, model, capsys):
+    assert main(["bench", str(tmp_path / "nope.onnx")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    bare = tmp_path / "bare.onnx"
+    bare.write_bytes(model.read_bytes())
+    assert main(["bench", str(bare)]) == 1
+    assert "no metadata file" in capsys.readouterr().err
+
+
+class TinySet:
+    name, classes, has_labels = "tiny (6 images)", None, True
+
+    def __init__(self):
+        self.x = np.random.default_rng(0).standard_normal((6, 3, 32, 32)).astype(np.float32)
+
+    def __len__(self):
+        return 6
+
+    def batches(self, batch_size=32, progress=None):
+        for s in range(0, 6, batch_size):
+            yield self.x[s:s + batch_size], np.zeros(len(self.x[s:s + batch_size]), np.int64)
+
+    def describe(self):
+        return {"name": self.name}
+
+
+def test_validate_cli_with_reference(model, capsys, monkeypatch):
+    import edgeres.data
+
+    opened = {}
+
+    def fake_open_set(source, *, size=None, seed=0, preprocess=None, require_labels=False):
+        opened.update(source=source, preprocess=preprocess)
+        return TinySet()
+
+    monkeypatch.setattr(edgeres.data, "open_set", fake_open_set, raising=False)
+    argv = ["validate", str(model), "--val", "somewhere", "--reference", str(model), "--batch-size", "4"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "top-1" in out and "top-1 agreement with reference" in out and "100.00%" in out
+    assert opened["source"] == "somewhere" and opened["preprocess"].crop == 32
+    assert main([*argv, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["accuracy"]["n"] == 6 and data["accuracy"]["agreement"] == 1.0
