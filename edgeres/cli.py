@@ -92,6 +92,99 @@ def _run_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- targets ----------------------------------------------------------------------------------
+
+def _add_targets(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("targets", help="list the hardware targets, and whether each is usable here",
+                       description="'edgeres targets' lists every target; 'edgeres targets show NAME' prints one.")
+    p.add_argument("words", nargs="*", metavar="show NAME", help="print one target (name or alias); "
+                   "'edgeres targets NAME' does the same")
+    p.add_argument("--targets-dir", default=None, help="folder with your own target TOML files "
+                   "(also $EDGERES_TARGETS_DIR); they override built-ins of the same name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_run_targets)
+
+
+def _run_targets(args: argparse.Namespace) -> int:
+    from edgeres.backends import get_backend
+    from edgeres.errors import UsageError
+    from edgeres.targets import all_targets, describe, get_target, show_text, targets_table
+
+    words = [w for w in args.words if w != "list"] if args.words[:1] == ["list"] else list(args.words)
+    if words[:1] == ["show"]:
+        words = words[1:]
+        if not words:
+            raise UsageError("name the target to show: edgeres targets show NAME")
+    if len(words) > 1:
+        raise UsageError(f"unexpected arguments {words[1:]}: edgeres targets [show NAME]")
+    if words:
+        target = get_target(words[0], args.targets_dir)
+        a = target.availability()
+        _emit(args, describe(target, a), show_text(target, a))
+        return 0
+    targets = list(all_targets(args.targets_dir).values())
+    availability = {b: get_backend(b).available() for b in {t.backend for t in targets}}
+    _emit(args, [describe(t, availability[t.backend]) for t in targets], targets_table(targets, availability))
+    return 0
+
+
+# --- package ----------------------------------------------------------------------------------
+
+def _add_package(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("package", help="package an artifact into a bundle (folder + .tar.gz) for a target")
+    p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, model.engine)")
+    p.add_argument("--target", default=None, help="target name or alias (default: the one it was built for)")
+    p.add_argument("--out", required=True, help="bundle folder to write (DIR and DIR.tar.gz)")
+    p.add_argument("--labels", default=None, help="text file with one class label per line "
+                   "(default: the class names recorded in the artifact, if any)")
+    p.add_argument("--targets-dir", default=None, help="folder with your own target TOML files")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(handler=_run_package)
+
+
+def _run_package(args: argparse.Namespace) -> int:
+    from edgeres.bundle import load_bundle, package_artifact, tarball_of
+
+    out = package_artifact(args.artifact, args.out, target=args.target, labels_file=args.labels,
+                           targets_dir=args.targets_dir)
+    with load_bundle(out, require_backend=False) as bundle:
+        m = bundle.manifest
+    size = sum(e["bytes"] for e in m["files"].values())
+    text = (f"bundle for {m['target']['name']} ({m['backend']['name']} {m['backend']['version'] or ''}, "
+            f"{m['precision']}): {out}  ({size / 1e6:.1f} MB, {len(m['files']) + 1} files)\n"
+            f"tarball: {tarball_of(out)}\n"
+            f"run it:  python -m edgeres.run {tarball_of(out)} IMAGE.jpg")
+    _emit(args, {"bundle": str(out), "tarball": str(tarball_of(out)), "manifest": m}, text)
+    return 0
+
+
+# --- report -----------------------------------------------------------------------------------
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="merge reports of several builds (and device kits) into one comparison")
+    p.add_argument("reports", nargs="+", metavar="DIR",
+                   help="build output folders (report.json) or kit folders (kit-report.json), or the JSON files")
+    p.add_argument("--out", default=None, help="write the merged report.json, report.md and accuracy_latency.png here")
+    p.add_argument("--title", default=None, help="title of the merged report")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from edgeres.validate.report import PLOT_PNG, REPORT_MD, merge_reports, write_report
+
+    report = merge_reports(args.reports, title=args.title)
+    text = f"{report.title}\n{report.summary()}"
+    if args.out:
+        write_report(report, args.out)
+        written = [REPORT_MD, "report.json"] + ([PLOT_PNG] if not any(PLOT_PNG in n for n in report.notes) else [])
+        text += f"\nwritten to {args.out}: {', '.join(written)}"
+    for note in report.notes:
+        text += f"\nnote: {note}"
+    _emit(args, report.to_dict(), text)
+    return 0
+
+
 # --- subcommands that later work fills ---------------------------------------------------------
 
 def _not_built(name: str) -> Handler:
@@ -106,8 +199,6 @@ PENDING = {
     "quantize": "INT8 post-training quantization of an ONNX model",
     "bench": "time an artifact or a bundle",
     "validate": "accuracy of an artifact against labels and the FP32 reference",
-    "package": "package an artifact into a bundle",
-    "targets": "list the hardware targets",
 }
 
 
@@ -127,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_info(sub)
     _add_doctor(sub)
+    _add_targets(sub)
+    _add_package(sub)
+    _add_report(sub)
     for name, help_text in PENDING.items():
         _add_pending(sub, name, help_text)
     return parser

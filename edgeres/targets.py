@@ -3,7 +3,10 @@
 A target names its backend, the precisions the device supports, the ones built by
 default, a batch profile, an accuracy budget and backend options. Users add their
 own by dropping a TOML file in a folder given by ``--targets-dir`` or
-``$EDGERES_TARGETS_DIR``.
+``$EDGERES_TARGETS_DIR``; a user's file overrides a built-in target of the same name.
+
+Every mistake in a file is an ``EdgeresError`` that names the file, the key and,
+for a misspelt key, the nearest valid one.
 """
 
 from __future__ import annotations
@@ -11,17 +14,25 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
-import tomllib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgeres.backends import BACKEND_MODULES
-from edgeres.backends.base import PRECISIONS, BatchProfile
+from edgeres.backends.base import PRECISIONS, Availability, BatchProfile
 from edgeres.errors import EdgeresError
+
+try:  # Python 3.11+
+    import tomllib
+except ImportError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "targets"
 ENV_DIR = "EDGERES_TARGETS_DIR"
+# backends whose engines can be built on the device from a kit when they cannot be built here
+KIT_BACKENDS = ("tensorrt",)
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 # key -> (type(s), required)
 TOP_LEVEL: dict[str, tuple[type | tuple[type, ...], bool]] = {
@@ -31,7 +42,7 @@ TOP_LEVEL: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "aliases": (list, False),
     "precisions": (list, True),
     "default_precisions": (list, False),
-    "batch_profile": (str, False),
+    "batch_profile": ((str, int), False),
     "accuracy_budget": ((int, float), False),
     "options": (dict, False),
     "device": (dict, False),
@@ -52,6 +63,20 @@ class Target:
     device: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
+    @property
+    def builtin(self) -> bool:
+        return self.source is not None and self.source.parent.resolve() == BUILTIN_DIR
+
+    def matches(self, name: str) -> bool:
+        """True when ``name`` is this target's name or one of its aliases."""
+        return name == self.name or name in self.aliases
+
+    def availability(self) -> Availability:
+        """Whether this target's backend is usable on this machine, and why not."""
+        from edgeres.backends import get_backend
+
+        return get_backend(self.backend).available()
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "description": self.description, "backend": self.backend,
@@ -64,7 +89,29 @@ class Target:
 
 def _nearest(key: str, valid: list[str]) -> str:
     match = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    return f" (did you mean '{match[0]}'?)" if match else f" (valid keys: {', '.join(sorted(valid))})"
+    return f" (did you mean '{match[0]}'?)" if match else f" (valid: {', '.join(sorted(valid))})"
+
+
+def _type_name(types: type | tuple[type, ...]) -> str:
+    if isinstance(types, type):
+        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean (true/false)",
+                "list": "list", "dict": "table"}.get(types.__name__, types.__name__)
+    return " or ".join(_type_name(t) for t in types)
+
+
+def _a(types: type | tuple[type, ...]) -> str:
+    name = _type_name(types)
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+def _type_ok(value: Any, types: type | tuple[type, ...]) -> bool:
+    """isinstance, except that a bool is not an int and an int is a fine float."""
+    wanted = (types,) if isinstance(types, type) else types
+    if isinstance(value, bool):
+        return bool in wanted
+    if isinstance(value, int) and float in wanted:
+        return True
+    return isinstance(value, wanted)
 
 
 def backend_option_types(backend: str) -> dict[str, Any] | None:
@@ -73,46 +120,69 @@ def backend_option_types(backend: str) -> dict[str, Any] | None:
     return getattr(module, "OPTIONS", None)
 
 
+def _string_list(value: list[Any], key: str, where: str) -> tuple[str, ...]:
+    for item in value:
+        if not isinstance(item, str):
+            raise EdgeresError(f"{where}: key '{key}' must be a list of strings, got {item!r} in it")
+    if len(set(value)) != len(value):
+        raise EdgeresError(f"{where}: key '{key}' lists the same value twice: {value}")
+    return tuple(value)
+
+
 def parse_target(data: dict[str, Any], source: Path) -> Target:
+    """Validate one target's TOML table; ``source`` is only used in messages."""
     where = f"target file {source}"
     for key, value in data.items():
         if key not in TOP_LEVEL:
             raise EdgeresError(f"{where}: unknown key '{key}'{_nearest(key, list(TOP_LEVEL))}")
         types, _ = TOP_LEVEL[key]
-        if isinstance(value, bool) or not isinstance(value, types):
-            wanted = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
-            raise EdgeresError(f"{where}: key '{key}' must be a {wanted}, got {type(value).__name__} {value!r}")
+        if not _type_ok(value, types):
+            raise EdgeresError(f"{where}: key '{key}' must be {_a(types)}, "
+                               f"got {type(value).__name__} {value!r}")
     for key, (_, required) in TOP_LEVEL.items():
         if required and key not in data:
             raise EdgeresError(f"{where}: required key '{key}' is missing")
+    name = data["name"]
+    if not NAME_RE.match(name):
+        raise EdgeresError(f"{where}: name {name!r} must be lower-case letters, digits, '-', '_' or '.'")
+    aliases = _string_list(data.get("aliases", []), "aliases", where)
+    for alias in aliases:
+        if not NAME_RE.match(alias) or alias == name:
+            raise EdgeresError(f"{where}: alias {alias!r} must differ from the name and be lower-case letters, "
+                               "digits, '-', '_' or '.'")
     backend = data["backend"]
     if backend not in BACKEND_MODULES:
-        raise EdgeresError(f"{where}: unknown backend '{backend}'{_nearest(backend, list(BACKEND_MODULES))}")
-    precisions = tuple(data["precisions"])
+        raise EdgeresError(f"{where}: key 'backend': unknown backend '{backend}'{_nearest(backend, list(BACKEND_MODULES))}")
+    precisions = _string_list(data["precisions"], "precisions", where)
+    if not precisions:
+        raise EdgeresError(f"{where}: key 'precisions' is empty; list at least one of {', '.join(PRECISIONS)}")
     for p in precisions:
         if p not in PRECISIONS:
-            raise EdgeresError(f"{where}: unknown precision '{p}'{_nearest(str(p), list(PRECISIONS))}")
-    defaults = tuple(data.get("default_precisions", precisions))
+            raise EdgeresError(f"{where}: key 'precisions': unknown precision '{p}'{_nearest(p, list(PRECISIONS))}")
+    defaults = _string_list(data.get("default_precisions", list(precisions)), "default_precisions", where)
     for p in defaults:
         if p not in precisions:
-            raise EdgeresError(f"{where}: default precision '{p}' is not in precisions {list(precisions)}")
+            raise EdgeresError(f"{where}: key 'default_precisions': '{p}' is not in precisions {list(precisions)}")
     options = data.get("options", {})
     allowed = backend_option_types(backend)
     if allowed is not None:
         for key, value in options.items():
             if key not in allowed:
-                raise EdgeresError(f"{where}: unknown option '{key}' for backend {backend}{_nearest(key, list(allowed))}")
-            if isinstance(value, bool) != (allowed[key] is bool) or not isinstance(value, allowed[key]):
-                raise EdgeresError(f"{where}: option '{key}' must be a {allowed[key].__name__}, got {value!r}")
+                raise EdgeresError(f"{where}: unknown option '{key}' in [options] for backend {backend}"
+                                   f"{_nearest(key, list(allowed))}")
+            if not _type_ok(value, allowed[key]):
+                raise EdgeresError(f"{where}: option '{key}' must be {_a(allowed[key])}, got {value!r}")
+    budget = float(data.get("accuracy_budget", 1.0))
+    if budget < 0:
+        raise EdgeresError(f"{where}: key 'accuracy_budget' must be >= 0 (top-1 points), got {budget}")
     try:
-        profile = BatchProfile.parse(data.get("batch_profile", "1:1:8"))
+        profile = BatchProfile.parse(str(data.get("batch_profile", "1:1:8")))
     except EdgeresError as exc:
-        raise EdgeresError(f"{where}: {exc}") from None
+        raise EdgeresError(f"{where}: key 'batch_profile': {exc}") from None
     return Target(
-        name=data["name"], backend=backend, precisions=precisions, default_precisions=defaults,
-        description=data.get("description", ""), aliases=tuple(data.get("aliases", ())), batch_profile=profile,
-        accuracy_budget=float(data.get("accuracy_budget", 1.0)), options=dict(options),
-        device=dict(data.get("device", {})), source=source,
+        name=name, backend=backend, precisions=precisions, default_precisions=defaults,
+        description=data.get("description", ""), aliases=aliases, batch_profile=profile,
+        accuracy_budget=budget, options=dict(options), device=dict(data.get("device", {})), source=source,
     )
 
 
@@ -130,32 +200,122 @@ def load_target_file(path: str | os.PathLike[str]) -> Target:
 
 def target_dirs(extra: str | os.PathLike[str] | None = None) -> list[Path]:
     """User folders first (``--targets-dir``, then ``$EDGERES_TARGETS_DIR``), built-ins last."""
-    dirs = [Path(d) for d in (extra, os.environ.get(ENV_DIR)) if d]
-    for d in dirs:
-        if not d.is_dir():
-            raise EdgeresError(f"targets folder {d} does not exist")
+    dirs = []
+    for d, origin in ((extra, "--targets-dir"), (os.environ.get(ENV_DIR), f"${ENV_DIR}")):
+        if not d:
+            continue
+        if not Path(d).is_dir():
+            raise EdgeresError(f"targets folder {d} (from {origin}) does not exist")
+        dirs.append(Path(d))
     return [*dirs, BUILTIN_DIR]
 
 
 def all_targets(extra_dir: str | os.PathLike[str] | None = None) -> dict[str, Target]:
-    """Every target by name; a user's file overrides a built-in of the same name."""
+    """Every target by name, in name order.
+
+    A target in an earlier folder (``--targets-dir``, then ``$EDGERES_TARGETS_DIR``, then
+    the built-ins) overrides one of the same name in a later folder. Two files with the
+    same name in one folder, or an alias used by two targets, are errors.
+    """
     found: dict[str, Target] = {}
-    for d in reversed(target_dirs(extra_dir)):
+    seen_dirs: set[Path] = set()
+    for d in target_dirs(extra_dir):
+        if not d.is_dir() or d.resolve() in seen_dirs:
+            continue
+        seen_dirs.add(d.resolve())
+        here: dict[str, Target] = {}
         for path in sorted(d.glob("*.toml")):
             target = load_target_file(path)
-            found[target.name] = target
-    return found
+            if target.name in here:
+                raise EdgeresError(f"target '{target.name}' is defined twice in {d}: "
+                                   f"{here[target.name].source} and {path}")
+            here[target.name] = target
+        for name, target in here.items():
+            found.setdefault(name, target)  # earlier folders win
+    _check_aliases(found)
+    return dict(sorted(found.items()))
 
 
-def get_target(name_or_path: str, extra_dir: str | os.PathLike[str] | None = None) -> Target:
-    """A target by name, alias, or path to a TOML file."""
-    if name_or_path.endswith(".toml") or os.sep in name_or_path:
-        return load_target_file(name_or_path)
+def _check_aliases(targets: dict[str, Target]) -> None:
+    owner: dict[str, Target] = {t.name: t for t in targets.values()}
+    for target in targets.values():
+        for alias in target.aliases:
+            other = owner.get(alias)
+            if other is not None and other is not target:
+                kind = "name" if other.name == alias else "alias"
+                raise EdgeresError(
+                    f"alias '{alias}' of target '{target.name}' ({target.source}) clashes with the {kind} of "
+                    f"target '{other.name}' ({other.source}); rename one of them, or give your file the "
+                    f"name '{other.name}' to override that target")
+            owner[alias] = target
+
+
+def get_target(name_or_path: str | os.PathLike[str] | Target,
+               extra_dir: str | os.PathLike[str] | None = None) -> Target:
+    """A target by name, alias, or path to a TOML file; a misspelt name suggests the nearest."""
+    if isinstance(name_or_path, Target):
+        return name_or_path
+    text = os.fspath(name_or_path)
+    if text.endswith(".toml") or "/" in text or os.sep in text:
+        return load_target_file(text)
     targets = all_targets(extra_dir)
     for target in targets.values():
-        if name_or_path == target.name or name_or_path in target.aliases:
+        if target.matches(text):
             return target
     names = sorted(set(targets) | {a for t in targets.values() for a in t.aliases})
-    match = difflib.get_close_matches(name_or_path, names, n=1)
+    match = difflib.get_close_matches(text, names, n=1, cutoff=0.5)
     hint = f" Did you mean '{match[0]}'?" if match else ""
-    raise EdgeresError(f"unknown target '{name_or_path}'.{hint} Known targets: {', '.join(sorted(targets))}")
+    known = ", ".join(sorted(targets)) or "none (no target files found)"
+    raise EdgeresError(f"unknown target '{text}'.{hint} Known targets: {known} (see 'edgeres targets')")
+
+
+def describe(target: Target, availability: Availability | None = None) -> dict[str, Any]:
+    """One target for ``edgeres targets``: its definition plus whether it is usable here and why not."""
+    a = availability if availability is not None else target.availability()
+    d = target.to_dict()
+    d["builtin"] = target.builtin
+    d["usable"] = {"ok": a.ok, "reason": a.reason, "backend_version": a.version, "details": dict(a.details),
+                   "device_kit": not a.ok and target.backend in KIT_BACKENDS}
+    return d
+
+
+def format_precisions(target: Target) -> str:
+    """'int8*, fp16*, fp32': the starred ones are built by default."""
+    return ", ".join(p + ("*" if p in target.default_precisions else "") for p in target.precisions)
+
+
+def targets_table(targets: list[Target], availability: dict[str, Availability]) -> str:
+    from edgeres.table import format_table
+
+    rows = []
+    for t in targets:
+        a = availability[t.backend]
+        usable = f"yes ({t.backend} {(a.version or '').split('-')[0]})" if a.ok else f"no: {a.reason}"
+        if not a.ok and t.backend in KIT_BACKENDS:
+            usable += "; 'edgeres build' writes a device kit instead"
+        rows.append((t.name, ", ".join(t.aliases) or "-", t.backend, format_precisions(t), usable))
+    table = format_table(["target", "aliases", "backend", "precisions (* = default)", "usable here"], rows)
+    return table
+
+
+def show_text(target: Target, availability: Availability) -> str:
+    """``edgeres targets show NAME``: every field, one per line."""
+    lines = [f"{target.name}" + (f": {target.description}" if target.description else ""),
+             f"  source:             {target.source}{' (built-in)' if target.builtin else ''}",
+             f"  aliases:            {', '.join(target.aliases) or '-'}",
+             f"  backend:            {target.backend}",
+             f"  precisions:         {format_precisions(target)}  (* = built by default)",
+             f"  batch profile:      {target.batch_profile}  (min:opt:max)",
+             f"  accuracy budget:    {target.accuracy_budget:g} top-1 points"]
+    for title, table in (("options", target.options), ("device", target.device)):
+        if table:
+            lines.append(f"  {title}:")
+            lines += [f"    {k} = {v!r}" for k, v in table.items()]
+    if availability.ok:
+        lines.append(f"  usable here:        yes ({target.backend} {availability.version})")
+    else:
+        lines.append(f"  usable here:        no: {availability.reason}")
+        if target.backend in KIT_BACKENDS:
+            lines.append(f"                      'edgeres build --target {target.name}' writes a device kit; "
+                         "'edgeres kit build' on the device builds the engines")
+    return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""The bundle's ``manifest.json``: what the model is, how to feed it, what it needs, checksums.
+
+Schema (``schema`` = "edgeres.bundle", ``schema_version`` = 1)::
+
+    {
+      "schema": "edgeres.bundle", "schema_version": 1, "edgeres_version": "0.1.0", "created": "...Z",
+      "target": {"name": "intel-cpu", "aliases": [...], "backend": "openvino", "description": "..."},
+      "backend": {"name": "openvino", "version": "2026.4.1"},
+      "precision": "int8", "execution_precision": "int8" | null,
+      "model": {"family": "resnet", "depth": 50, "num_classes": 10, ...model_info},
+      "input": {"name", "shape", "dtype", "layout", "batch": {"min","opt","max"}, "preprocess": {...}},
+      "output": {"name", "shape", "dtype", "kind": "logits", "postprocess": "softmax"},
+      "labels": [...] | null, "labels_file": "labels.txt" | null,
+      "artifact": {"path": "model.xml", "files": ["model.bin"], "metadata": "model.xml.json"},
+      "requirements": {"backend", "backend_version", "python_packages", ...device keys},
+      "metrics": {...} | null,
+      "files": {"model.xml": {"sha256": "...", "bytes": 123}, ...}   # every file but manifest.json
+    }
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from edgeres.errors import EdgeresError
+from edgeres.fileio import sha256_file
+
+SCHEMA = "edgeres.bundle"
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+LABELS = "labels.txt"
+
+# artifact-metadata keys that say what a device must have to run the artifact
+REQUIREMENT_KEYS: dict[str, tuple[str, ...]] = {
+    # engines run only on the GPU architecture and TensorRT version they were built with
+    "tensorrt": ("tensorrt_version", "compute_capability", "gpu", "typed_mode", "profile", "dla_core"),
+    # the inference precision is set explicitly at compile time and needs the device capability
+    "openvino": ("device", "inference_precision_hint", "device_capabilities"),
+    "onnxruntime": ("execution_provider", "providers"),
+}
+# what a device needs installed (besides edgeres itself) to run a bundle of this backend
+PYTHON_PACKAGES: dict[str, list[str]] = {
+    "onnxruntime": ["numpy", "pillow", "onnxruntime"],
+    "openvino": ["numpy", "pillow", "openvino"],
+    "tensorrt": ["numpy", "pillow", "tensorrt", "cuda-python"],
+}
+
+
+def now_utc() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def device_requirements(backend: str, backend_version: str | None, metadata: dict[str, Any],
+                        target_device: dict[str, Any]) -> dict[str, Any]:
+    """What the device needs: the backend and its version, the target's device table, and the
+    artifact's own constraints (TensorRT compute capability and version, OpenVINO device)."""
+    req: dict[str, Any] = {"backend": backend, "backend_version": backend_version,
+                           "python_packages": PYTHON_PACKAGES.get(backend, ["numpy", "pillow"]),
+                           "torch": False}
+    req.update(target_device)
+    for key in REQUIREMENT_KEYS.get(backend, ()):
+        if metadata.get(key) is not None:
+            req[key] = metadata[key]
+    return req
+
+
+def file_entries(root: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    return {name: {"sha256": sha256_file(root / name), "bytes": (root / name).stat().st_size}
+            for name in sorted(names)}
+
+
+def _safe_name(name: Any) -> bool:
+    if not isinstance(name, str) or not name or "\\" in name or "\x00" in name:
+        return False
+    p = PurePosixPath(name)
+    return not p.is_absolute() and ".." not in p.parts
+
+
+def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
+    """Refuse a manifest that is not ours, is from a newer edgeres, or is missing what loading needs."""
+    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
+        raise EdgeresError(f"{where}: {MANIFEST} is not an edgeres bundle manifest")
+    version = manifest.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise EdgeresError(f"{where}: bundle schema version {version!r} is newer than this edgeres understands "
+                           f"({SCHEMA_VERSION}); upgrade edgeres on this device")
+    for key in ("target", "backend", "precision", "input", "output", "artifact", "files"):
+        if key not in manifest:
+            raise EdgeresError(f"{where}: {MANIFEST} has no '{key}'; the bundle is damaged, rebuild it")
+    files = manifest["files"]
+    if not isinstance(files, dict) or not all(_safe_name(n) and isinstance(e, dict) for n, e in files.items()):
+        raise EdgeresError(f"{where}: {MANIFEST} lists files with unsafe or malformed names; refusing it")
+    art = manifest["artifact"]
+    needed = [art.get("path"), art.get("metadata"), *art.get("files", [])]
+    if manifest.get("labels_file"):
+        needed.append(manifest["labels_file"])
+    for name in needed:
+        if name not in files:
+            raise EdgeresError(f"{where}: {MANIFEST} has no checksum for '{name}', which the bundle needs; "
+                               "refusing an unverifiable bundle")
+    return manifest
+
+
+def verify_files(root: Path, manifest: dict[str, Any], where: str) -> None:
+    """Every listed file exists, is a plain file inside the bundle, and has its recorded sha256."""
+    real_root = root.resolve()
+    for name, entry in manifest["files"].items():
+        path = root / name
+        if not path.is_file():
+            raise EdgeresError(f"{where}: file '{name}' listed in {MANIFEST} is missing; re-copy the whole bundle")
+        if real_root not in path.resolve().parents:
+            raise EdgeresError(f"{where}: file '{name}' is a link that leads outside the bundle; refusing it")
+        if sha256_file(path) != entry.get("sha256"):
+            raise EdgeresError(f"{where}: file '{name}' was modified after packaging (its sha256 does not match "
+                               f"{MANIFEST}); refusing to load it. Re-copy the bundle or rebuild it")
