@@ -1,0 +1,438 @@
+"""``edgeres build``: model -> ONNX -> INT8 -> backend artifacts (or a device kit) ->
+validation of every precision against the FP32 reference -> report -> bundle.
+
+This is the only module that knows the order of the steps; each step is a function of
+another module. Every stage is keyed by a hash of its inputs (``edgeres.stages``), so a
+re-run reuses what is finished and an interrupted build continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeres import __version__
+from edgeres.backends import Artifact, BatchProfile, BuildSpec, get_backend
+from edgeres.data import PreprocessSpec, open_set
+from edgeres.errors import EdgeresError, UsageError
+from edgeres.fileio import sha256_file
+from edgeres.stages import StageLog, Stages, exclusive
+from edgeres.targets import Target, get_target
+
+FP32 = "fp32"
+DEFAULT_CALIBRATION = "photos"  # shipped photographs: real images for any ImageNet-shaped model
+SLICE_SIZE = 256
+
+
+@dataclass
+class BuildRequest:
+    """Everything ``edgeres build`` was asked for; None means "the target's or the model's default"."""
+
+    target: str
+    depth: int
+    out_dir: Path
+    weights: Path | None = None
+    num_classes: int | None = None
+    input_size: int | None = None
+    precisions: list[str] | None = None
+    calib: str | None = None
+    calib_size: int | None = None
+    val: str | None = None
+    val_size: int | None = None
+    batch_profile: str | None = None
+    accuracy_budget: float | None = None
+    method: str = "entropy"
+    keep_fp: list[str] | None = None
+    bench_seconds: float = 2.0
+    targets_dir: Path | None = None
+
+
+@dataclass
+class ModelSource:
+    """The model to build and where it came from (weights, classes, preprocessing)."""
+
+    depth: int
+    num_classes: int
+    input_size: int
+    preprocess: PreprocessSpec
+    weights: Path | None
+    weights_sha256: str | None
+    classes: list[str] | None
+    calibration: str | None = None  # defaults that ship with a trained model (model.json)
+    validation: str | None = None
+
+    @property
+    def random(self) -> bool:
+        return self.weights is None
+
+    def key(self) -> dict[str, Any]:
+        return {"depth": self.depth, "num_classes": self.num_classes, "input_size": self.input_size,
+                "weights_sha256": self.weights_sha256, "preprocess": self.preprocess.to_dict()}
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.key(), "weights": str(self.weights) if self.weights else "random (seed 0)",
+                "classes": self.classes}
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    target: Target
+    rows: list[dict[str, Any]]
+    stages: list[dict[str, Any]]
+    report_dir: Path
+    bundle: Path | None = None
+    kit: Path | None = None
+    recommended: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out_dir": str(self.out_dir), "target": self.target.name, "backend": self.target.backend,
+                "recommended": self.recommended, "rows": self.rows, "stages": self.stages,
+                "report": str(self.report_dir / "report.json"), "bundle": str(self.bundle) if self.bundle else None,
+                "kit": str(self.kit) if self.kit else None, "warnings": self.warnings}
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+def resolve_model(req: BuildRequest) -> ModelSource:
+    """Depth, classes, input size and preprocessing from the flags and the weights' model.json."""
+    from edgeres.models import check_depth, check_input_size, check_num_classes
+
+    check_depth(req.depth)
+    info: dict[str, Any] = {}
+    weights = req.weights
+    if weights is not None:
+        weights = Path(weights)
+        if weights.is_dir():  # a trained-model folder: model.pth + model.json (scripts/train_demo.py)
+            weights = weights / "model.pth"
+        if not weights.is_file():
+            raise EdgeresError(f"weights {req.weights} do not exist")
+        sidecar = weights.with_name("model.json")
+        if sidecar.is_file():
+            from edgeres.data.train import read_model_info
+
+            info = read_model_info(weights.parent)
+            if info.get("depth") not in (None, req.depth):
+                raise UsageError(f"{weights} is a ResNet-{info['depth']}, but --depth {req.depth} was given")
+    num_classes = req.num_classes or info.get("num_classes") or _classes_in_checkpoint(weights) or 1000
+    input_size = req.input_size or info.get("input_size") or 224
+    check_num_classes(num_classes)
+    check_input_size(input_size)
+    if "preprocess" in info and (req.input_size is None or req.input_size == info.get("input_size")):
+        preprocess = PreprocessSpec.from_dict(info["preprocess"])
+    else:
+        preprocess = PreprocessSpec() if input_size == 224 else PreprocessSpec.for_size(input_size)
+    return ModelSource(depth=req.depth, num_classes=int(num_classes), input_size=int(input_size),
+                       preprocess=preprocess, weights=weights,
+                       weights_sha256=sha256_file(weights) if weights else None, classes=info.get("classes"),
+                       calibration=info.get("calibration"), validation=info.get("validation"))
+
+
+def _classes_in_checkpoint(weights: Path | None) -> int | None:
+    if weights is None:
+        return None
+    from edgeres.models import read_state_dict
+
+    fc = read_state_dict(weights).get("fc.weight")
+    return int(fc.shape[0]) if fc is not None else None
+
+
+def resolve_precisions(target: Target, asked: list[str] | None) -> list[str]:
+    if not asked:
+        chosen = list(target.default_precisions)
+    elif asked == ["all"]:
+        chosen = list(target.precisions)
+    else:
+        chosen = list(dict.fromkeys(asked))
+        for p in chosen:
+            if p not in target.precisions:
+                raise UsageError(f"target {target.name} offers {', '.join(target.precisions)}; "
+                                 f"precision '{p}' is not one of them")
+    if FP32 not in chosen and FP32 in target.precisions:
+        chosen.insert(0, FP32)  # the reference every other precision is compared with
+    return chosen
+
+
+def build_model(source: ModelSource) -> Any:
+    import torch
+
+    from edgeres.models import ResNet, load_checkpoint
+
+    torch.manual_seed(0)
+    model = ResNet(source.depth, num_classes=source.num_classes)
+    if source.weights is not None:
+        load_checkpoint(model, source.weights)
+    return model.eval()
+
+
+# --- the build --------------------------------------------------------------------------------
+
+def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
+    """Run the whole build into ``req.out_dir``; see the module docstring."""
+    target = get_target(req.target, req.targets_dir)
+    precisions = resolve_precisions(target, req.precisions)
+    profile = BatchProfile.parse(req.batch_profile) if req.batch_profile else target.batch_profile
+    budget = req.accuracy_budget if req.accuracy_budget is not None else target.accuracy_budget
+    source = resolve_model(req)
+    log = log or StageLog()
+    out = Path(req.out_dir)
+    warnings: list[str] = []
+
+    def warn(text: str) -> None:
+        warnings.append(text)
+        sys.stderr.write(f"warning: {text}\n")
+
+    if source.random:
+        warn("no --weights: using random weights (seed 0); accuracy numbers are fidelity-only")
+    calib_source = req.calib or source.calibration or DEFAULT_CALIBRATION
+    if req.calib is None:
+        warn(f"no --calib: calibrating on the demo set '{calib_source}'")
+    calib = open_set(calib_source, size=req.calib_size, preprocess=source.preprocess)
+    val_source = req.val or source.validation
+    val = open_set(val_source, size=req.val_size, preprocess=source.preprocess) if val_source else calib
+    if val_source is None:
+        warn("no --val: validating on the calibration images (agreement with FP32 only)")
+    fidelity_only = source.random or not val.has_labels
+
+    with exclusive(out):
+        stages = Stages(out, log)
+        fp32_onnx = _export(stages, out, source)
+        reference = _reference(stages, out, fp32_onnx, val)
+        needs_int8 = "int8" in precisions
+        qdq_onnx = None
+        if needs_int8 and _uses_qdq(target):
+            qdq_onnx = _quantize(stages, out, fp32_onnx, calib, val, req, budget)
+
+        kit_reason = _kit_reason(target)
+        rows: list[dict[str, Any]] = []
+        artifacts: dict[str, Path] = {}
+        kit_dir = None
+        if kit_reason:
+            log.note(f"{target.name}: {kit_reason}; writing a device build kit instead of engines")
+            kit_dir = _kit(stages, out, target, precisions, fp32_onnx, qdq_onnx, val, reference, source, profile)
+        else:
+            for precision in precisions:
+                graph = qdq_onnx if (precision == "int8" and qdq_onnx) else fp32_onnx
+                artifact = _backend_build(stages, out, target, precision, graph, calib, profile)
+                artifacts[precision] = artifact
+                rows.append(_validate(stages, target, precision, artifact, val, reference, source,
+                                      profile, req.bench_seconds, fidelity_only))
+        recommended = recommend(rows, budget, val.has_labels)
+        report_dir = _report(out, target, source, rows, recommended, budget, warnings, kit_dir, kit_reason)
+        bundle = None
+        if recommended and recommended in artifacts:
+            bundle = _bundle(stages, out, target, artifacts[recommended], source, rows, recommended)
+    return BuildResult(out_dir=out, target=target, rows=rows, stages=log.entries, report_dir=report_dir,
+                       bundle=bundle, kit=kit_dir, recommended=recommended, warnings=warnings)
+
+
+def _uses_qdq(target: Target) -> bool:
+    """ONNX Runtime and TensorRT build INT8 from the Q/DQ ONNX; OpenVINO calibrates with NNCF
+    unless its target asks for the Q/DQ path."""
+    return target.backend in ("onnxruntime", "tensorrt") or target.options.get("int8_source") == "qdq-onnx"
+
+
+def _kit_reason(target: Target) -> str | None:
+    if target.backend != "tensorrt":
+        return None
+    from edgeres.bundle.kit import needs_kit
+
+    return needs_kit(target)
+
+
+def _export(stages: Stages, out: Path, source: ModelSource) -> Path:
+    path = out / "onnx" / "model.onnx"
+
+    def run() -> dict[str, Any]:
+        from edgeres.export import export_onnx
+
+        export_onnx(build_model(source), path, input_size=source.input_size, preprocess=source.preprocess,
+                    checkpoint=source.weights)
+        return {"path": str(path), "sha256": sha256_file(path)}
+
+    return Path(stages.run("export onnx", {"model": source.key(), "edgeres": __version__}, run,
+                           outputs=lambda r: [Path(r["path"])])["path"])
+
+
+def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any) -> dict[str, np.ndarray | None]:
+    """FP32 logits of the validation set on ONNX Runtime: what every precision is compared with."""
+    path = out / ".cache" / "reference.npz"
+
+    def run() -> dict[str, Any]:
+        from edgeres.fileio import atomic_path
+        from edgeres.validate import collect_logits
+
+        runner = get_backend("onnxruntime").load(Artifact.load(fp32_onnx))
+        logits, labels = collect_logits(runner, val, progress="FP32 reference")
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, logits=logits, **({"labels": labels} if labels is not None else {}))
+        return {"path": str(path)}
+
+    key = {"onnx": sha256_file(fp32_onnx), "val": val.fingerprint()}
+    result = stages.run("FP32 reference (onnxruntime)", key, run, outputs=lambda r: [Path(r["path"])])
+    with np.load(result["path"]) as data:
+        return {"logits": data["logits"], "labels": data["labels"] if "labels" in data else None}
+
+
+def _quantize(stages: Stages, out: Path, fp32_onnx: Path, calib: Any, val: Any, req: BuildRequest,
+              budget: float) -> Path:
+    path = out / "onnx" / "model.int8.onnx"
+    use_budget = req.accuracy_budget is not None
+
+    def run() -> dict[str, Any]:
+        from edgeres.quantize import quantize_onnx
+
+        quantize_onnx(fp32_onnx, calib, path, method=req.method, keep_fp=req.keep_fp,
+                      val=val if use_budget else None, accuracy_budget=budget if use_budget else None)
+        return {"path": str(path)}
+
+    key = {"onnx": sha256_file(fp32_onnx), "calib": calib.fingerprint(), "method": req.method,
+           "keep_fp": req.keep_fp, "budget": budget if use_budget else None,
+           "val": val.fingerprint() if use_budget else None}
+    return Path(stages.run("INT8 Q/DQ (calibrate)", key, run, outputs=lambda r: [Path(r["path"])])["path"])
+
+
+def _backend_build(stages: Stages, out: Path, target: Target, precision: str, graph: Path, calib: Any,
+                   profile: BatchProfile) -> Path:
+    where = out / target.name / precision
+
+    def run() -> dict[str, Any]:
+        spec = BuildSpec(target=target, precision=precision, out_dir=where, batch=profile, calibration=calib)
+        artifact = get_backend(target.backend).build(graph, spec)
+        return {"path": str(artifact.path), "build_seconds": artifact.metadata.get("build_seconds")}
+
+    key = {"graph": sha256_file(graph), "target": target.to_dict() | {"source": None}, "precision": precision,
+           "profile": str(profile), "calib": calib.fingerprint() if precision == "int8" else None}
+    result = stages.run(f"build {target.backend} {precision}", key, run, outputs=lambda r: [Path(r["path"])])
+    return Path(result["path"])
+
+
+def _validate(stages: Stages, target: Target, precision: str, artifact_path: Path, val: Any,
+              reference: dict[str, np.ndarray | None], source: ModelSource, profile: BatchProfile,
+              bench_seconds: float, fidelity_only: bool) -> dict[str, Any]:
+    def run() -> dict[str, Any]:
+        from edgeres.validate import collect_logits, compare, measure_latency
+
+        artifact = Artifact.load(artifact_path)
+        runner = get_backend(target.backend).load(artifact)
+        logits, labels = collect_logits(runner, val, progress=f"validate {precision}")
+        acc = compare(logits, labels, reference["logits"])
+        batches = sorted({1, profile.max})
+        latency = measure_latency(runner, (3, source.input_size, source.input_size), batch_sizes=batches,
+                                  seconds=bench_seconds)
+        b1, bmax = latency[0], latency[-1]
+        info = dict(getattr(runner, "info", None) or {})
+        return {
+            "target": target.name, "backend": target.backend, "precision": precision,
+            "execution_precision": info.get("execution_precision") or artifact.metadata.get("execution_precision"),
+            "top1": acc.top1, "top5": acc.top5, "top1_drop": acc.top1_drop, "agreement": acc.agreement,
+            "cosine": acc.cosine, "p50_ms": b1.p50_ms, "p99_ms": b1.p99_ms, "batch": 1,
+            "throughput": bmax.throughput, "size_bytes": sum(f.stat().st_size for f in [artifact.path, *artifact.files]),
+            "build_seconds": artifact.metadata.get("build_seconds"), "fidelity_only": fidelity_only,
+            "device": info.get("device"), "timed": b1.timed, "threads": b1.threads,
+            "extra": {"throughput_batch": bmax.batch_size, "latency": [r.to_dict() for r in latency],
+                      "artifact": str(artifact.path), "n_images": acc.n},
+        }
+
+    key = {"artifact": sha256_file(artifact_path), "val": val.fingerprint(), "seconds": bench_seconds,
+           "profile": str(profile)}
+    return stages.run(f"validate + bench {precision}", key, run)
+
+
+def recommend(rows: list[dict[str, Any]], budget: float, labeled: bool) -> str | None:
+    """The fastest precision (p50 at batch 1) whose accuracy loss is within ``budget`` points.
+
+    With labels the loss is the top-1 drop; without, the loss of top-1 agreement with FP32.
+    Never assumes INT8 wins: every precision was measured on this target.
+    """
+    def loss(row: dict[str, Any]) -> float:
+        if labeled and row.get("top1_drop") is not None:
+            return 100.0 * row["top1_drop"]
+        return 100.0 * (1.0 - (row.get("agreement") or 0.0))
+
+    ok = [r for r in rows if r.get("p50_ms") is not None and loss(r) <= budget + 1e-9]
+    return min(ok, key=lambda r: r["p50_ms"])["precision"] if ok else None
+
+
+def _kit(stages: Stages, out: Path, target: Target, precisions: list[str], fp32_onnx: Path, qdq_onnx: Path | None,
+         val: Any, reference: dict[str, np.ndarray | None], source: ModelSource, profile: BatchProfile) -> Path:
+    where = out / f"kit-{target.name}"
+
+    def run() -> dict[str, Any]:
+        from edgeres.bundle.kit import write_kit
+
+        inputs = _slice_inputs(val, SLICE_SIZE)
+        n = len(inputs)
+        labels = reference["labels"]
+        write_kit(where, target=target, fp32_onnx=fp32_onnx, qdq_onnx=qdq_onnx, precisions=precisions,
+                  inputs=inputs, labels=None if labels is None else labels[:n],
+                  reference_logits=reference["logits"][:n], preprocess=source.preprocess,
+                  model=source.describe(), batch=profile, slice_size=SLICE_SIZE)
+        return {"path": str(where)}
+
+    key = {"fp32": sha256_file(fp32_onnx), "qdq": sha256_file(qdq_onnx) if qdq_onnx else None,
+           "target": target.to_dict() | {"source": None}, "precisions": precisions, "val": val.fingerprint(),
+           "profile": str(profile)}
+    return Path(stages.run(f"device kit {target.name}", key, run, outputs=lambda r: [Path(r["path"])])["path"])
+
+
+def _slice_inputs(val: Any, size: int) -> np.ndarray:
+    """The first ``size`` preprocessed validation inputs, in the reference logits' order."""
+    parts, count = [], 0
+    for images, _labels in val.batches(64):
+        parts.append(images)
+        count += len(images)
+        if count >= size:
+            break
+    return np.concatenate(parts)[:size]
+
+
+def _report(out: Path, target: Target, source: ModelSource, rows: list[dict[str, Any]], recommended: str | None,
+            budget: float, warnings: list[str], kit_dir: Path | None, kit_reason: str | None) -> Path:
+    from edgeres.validate.report import write_report
+
+    notes = list(warnings)
+    if recommended:
+        notes.append(f"recommended precision on {target.name}: {recommended} (fastest p50 at batch 1 within the "
+                     f"accuracy budget of {budget} points)")
+    elif rows:
+        notes.append(f"no precision met the accuracy budget of {budget} points on {target.name}")
+    if kit_dir is not None:
+        notes.append(f"{target.name}: {kit_reason}. Engines are built on the device: copy {kit_dir.name}.tar.gz "
+                     f"there, run `edgeres kit build {kit_dir.name}`, and merge its report here with "
+                     f"`edgeres report {out} {kit_dir.name}`")
+    first = rows[0]["extra"]["latency"][0] if rows else {}
+    timing = {"where": "host" if target.backend != "tensorrt" else "device", "what": first.get("timed"),
+              "batch": 1, "threads": first.get("threads"), "warmup": first.get("warmup"),
+              "iterations": first.get("iterations")}
+    write_report(rows, out, timing=timing, title=f"edgeres build: ResNet-{source.depth} on {target.name}",
+                 model=source.describe(), notes=notes)
+    return out
+
+
+def _bundle(stages: Stages, out: Path, target: Target, artifact_path: Path, source: ModelSource,
+            rows: list[dict[str, Any]], precision: str) -> Path:
+    where = out / "bundle"
+    row = next(r for r in rows if r["precision"] == precision)
+    metrics = {k: row.get(k) for k in ("top1", "top1_drop", "agreement", "cosine", "p50_ms", "p99_ms", "throughput")}
+
+    def run() -> dict[str, Any]:
+        from edgeres.bundle.package import make_bundle
+
+        make_bundle(Artifact.load(artifact_path), where, target=target, model_info=source.describe(),
+                    preprocess=source.preprocess, labels=source.classes, metrics=metrics)
+        return {"path": str(where)}
+
+    key = {"artifact": sha256_file(artifact_path), "metrics": metrics, "model": source.key()}
+    return Path(stages.run(f"bundle ({precision})", key, run, outputs=lambda r: [Path(r["path"])])["path"])
+
+
+def default_out_dir(target: str, depth: int) -> Path:
+    return Path(os.environ.get("EDGERES_OUT", "out")) / f"resnet{depth}-{target}"
