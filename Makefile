@@ -24,8 +24,13 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
+# tensorrt-stubs has no py.typed marker (mypy would silently treat TensorRT as Any) and a few invalid
+# signatures: prepare_trt_stubs.py writes a repaired copy and a mypy config that uses it.
+TRT_TYPED := edgeres/backends/tensorrt.py edgeres/backends/tensorrt_compat.py edgeres/backends/tensorrt_onnx.py edgeres/bundle/kit.py
+
 typecheck: setup
-	$(PY) -m mypy edgeres/backends/tensorrt.py
+	$(PY) scripts/prepare_trt_stubs.py build/trt-stubs >/dev/null
+	$(PY) -m mypy --config-file build/trt-stubs/mypy.ini $(TRT_TYPED)
 
 lint: setup
 	$(VENV)/bin/ruff check edgeres tests scripts

@@ -1,0 +1,292 @@
+"""Device build kits: contents, kit.json schema, validation slice, refusals, and the device-side
+build driven through fakes (the real TensorRT path runs only on a GPU)."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper
+from trt_fakes import FakeCuda, make_tensorrt
+
+from edgeres.backends import tensorrt as trt_backend
+from edgeres.backends.tensorrt_onnx import input_spec, is_qdq, to_fp16
+from edgeres.bundle.kit import KIT_SCHEMA, KIT_SCHEMA_VERSION, build_kit, load_kit, write_kit
+from edgeres.cli import main
+from edgeres.data import PreprocessSpec
+from edgeres.errors import EdgeresError
+
+CLASSES = 4
+
+
+def make_tiny_onnx(path: Path, qdq: bool = False, size: int = 16) -> Path:
+    """Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm, dynamic batch; optionally Q/DQ on the conv input."""
+    rng = np.random.default_rng(1)
+    inits = [numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3, "W"),
+             numpy_helper.from_array(rng.standard_normal(8).astype(np.float32) * 0.1, "B"),
+             numpy_helper.from_array(rng.standard_normal((CLASSES, 8)).astype(np.float32), "FC"),
+             numpy_helper.from_array(np.zeros(CLASSES, np.float32), "FCB")]
+    nodes = []
+    conv_in = "input"
+    if qdq:
+        inits += [numpy_helper.from_array(np.array(0.05, np.float32), "s"),
+                  numpy_helper.from_array(np.array(0, np.int8), "z")]
+        nodes += [helper.make_node("QuantizeLinear", ["input", "s", "z"], ["q"]),
+                  helper.make_node("DequantizeLinear", ["q", "s", "z"], ["dq"])]
+        conv_in = "dq"
+    nodes += [helper.make_node("Conv", [conv_in, "W", "B"], ["c"], pads=[1, 1, 1, 1]),
+              helper.make_node("Relu", ["c"], ["r"]),
+              helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+              helper.make_node("Flatten", ["p"], ["f"]),
+              helper.make_node("Gemm", ["f", "FC", "FCB"], ["logits"], transB=1)]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                            ["N", 3, size, size])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", CLASSES])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def _slice(n=40, size=16, labels=True):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((n, 3, size, size)).astype(np.float32)
+    ref = x.reshape(n, -1)[:, :CLASSES].copy()      # what the fake engine computes
+    y = ref.argmax(1).astype(np.int64) if labels else None
+    return x, y, ref
+
+
+@pytest.fixture
+def models(tmp_path):
+    return make_tiny_onnx(tmp_path / "m" / "model.onnx"), make_tiny_onnx(tmp_path / "m" / "model_int8.onnx", qdq=True)
+
+
+def _write(tmp_path, models, target="jetson", precisions=("fp32", "fp16", "int8"), **kw):
+    fp32, qdq = models
+    x, y, ref = _slice(**kw.pop("slice_kw", {}))
+    return write_kit(tmp_path / "kit-jetson", target=target, fp32_onnx=fp32, qdq_onnx=qdq, precisions=precisions,
+                     inputs=x, labels=y, reference_logits=ref, preprocess=PreprocessSpec.for_size(16),
+                     model={"name": "tiny", "num_classes": CLASSES}, **kw)
+
+
+def test_kit_contents_and_schema(tmp_path, models):
+    res = _write(tmp_path, models, slice_size=32)
+    root = res.path
+    m = json.loads((root / "kit.json").read_text())
+    assert m["schema"] == KIT_SCHEMA and m["schema_version"] == KIT_SCHEMA_VERSION
+    assert m["target"]["name"] == "jetson-orin" and m["precisions"] == ["fp32", "fp16", "int8"]
+    assert m["min_tensorrt"] == "8.5"
+    assert m["profiles"] == {"batch": "1:1:8", "input": "input", "min": [1, 3, 16, 16], "opt": [1, 3, 16, 16],
+                             "max": [8, 3, 16, 16]}
+    assert m["onnx"] == {"fp32": "onnx/model_fp32.onnx", "int8": "onnx/model_int8_qdq.onnx",
+                         "fp16": "onnx/model_fp16.onnx"}
+    assert m["builds"]["int8"]["weak"]["onnx"] == "onnx/model_int8_qdq.onnx"
+    assert m["builds"]["int8"]["weak"]["plan"]["builder_flags"] == ["INT8", "FP16", "GPU_FALLBACK"]
+    assert m["builds"]["int8"]["strong"]["plan"]["network_flags"] == ["STRONGLY_TYPED"]
+    assert m["builds"]["fp16"]["strong"]["onnx"] == "onnx/model_fp16.onnx"
+    assert m["builds"]["fp16"]["weak"]["onnx"] == "onnx/model_fp32.onnx"
+    assert m["validation"]["n"] == 32 and m["validation"]["num_classes"] == CLASSES
+    assert m["preprocess"] == "preprocess.json" and m["model"]["name"] == "tiny"
+    on_disk = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert on_disk == sorted([*m["files"], "kit.json", "README.md"])
+    assert json.loads((root / "preprocess.json").read_text())["crop"] == 16
+    readme = (root / "README.md").read_text()
+    for part in ["edgeres kit build kit-jetson", "trtexec --onnx=onnx/model_int8_qdq.onnx", "--int8 --fp16",
+                 "--stronglyTyped", "--minShapes=input:1x3x16x16", "--maxShapes=input:8x3x16x16",
+                 "--timingCacheFile=engines/timing.cache", "--useDLACore=0 --allowGPUFallback",
+                 "--saveEngine=engines/model_int8.engine", "--memPoolSize=workspace:1024", "--noTF32"]:
+        assert part in readme, part
+    assert res.tarball is not None and res.tarball.name == "kit-jetson.tar.gz"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_validation_slice_round_trip_through_tarball(tmp_path, models):
+    res = _write(tmp_path, models, slice_size=25)
+    x, y, ref = _slice()
+    dest = tmp_path / "device"
+    dest.mkdir()
+    kit = load_kit(res.tarball, extract_to=dest)
+    assert kit.root == dest / "kit-jetson"
+    kit.verify()
+    xi, yi, ri = kit.validation()
+    np.testing.assert_array_equal(xi, x[:25])
+    np.testing.assert_array_equal(yi, y[:25])
+    np.testing.assert_array_equal(ri, ref[:25])
+    assert xi.dtype == np.float32 and yi.dtype == np.int64
+    assert kit.target().name == "jetson-orin" and str(kit.batch()) == "1:1:8"
+
+
+def test_kit_without_labels(tmp_path, models):
+    res = _write(tmp_path, models, precisions=["fp16"], slice_kw={"labels": False})
+    kit = load_kit(res.path)
+    assert kit.manifest["validation"]["labels"] is None and kit.validation()[1] is None
+    assert set(kit.manifest["onnx"]) == {"fp32", "fp16"}
+
+
+def test_fp16_copy_matches_fp32_on_onnxruntime(tmp_path, models):
+    ort = pytest.importorskip("onnxruntime")
+    fp32, _ = models
+    out = to_fp16(fp32, tmp_path / "fp16.onnx")
+    m = onnx.load(str(out))
+    assert {i.data_type for i in m.graph.initializer} == {TensorProto.FLOAT16}
+    assert m.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT       # I/O stays FP32
+    assert m.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    x = _slice(8)[0]
+    a = ort.InferenceSession(str(fp32)).run(None, {"input": x})[0]
+    b = ort.InferenceSession(str(out)).run(None, {"input": x})[0]
+    assert b.dtype == np.float32
+    np.testing.assert_allclose(a, b, atol=0.05, rtol=0.02)
+    assert input_spec(out) == {"name": "input", "shape": ["N", 3, 16, 16], "dtype": "float32"}
+
+
+def test_fp16_copy_refuses_qdq(tmp_path, models):
+    with pytest.raises(EdgeresError, match="Q/DQ"):
+        to_fp16(models[1], tmp_path / "x.onnx")
+    assert is_qdq(onnx.load(str(models[1]))) and not is_qdq(onnx.load(str(models[0])))
+
+
+def test_nano_kit_refuses_int8_with_reason(tmp_path, models):
+    with pytest.raises(EdgeresError) as exc:
+        _write(tmp_path, models, target="jetson-nano", precisions=["fp16", "int8"])
+    assert "jetson-nano does not support int8: no fast INT8 on Maxwell (compute capability 5.3)" in str(exc.value)
+    assert not (tmp_path / "kit-jetson").exists()
+    res = _write(tmp_path, models, target="jetson-nano", precisions=["fp16"])
+    readme = (res.path / "README.md").read_text()
+    assert "--workspace=N" in readme            # Nano's JetPack 4.6 has TensorRT 8.2
+
+
+def test_int8_kit_needs_a_qdq_onnx(tmp_path, models):
+    fp32, _ = models
+    x, y, ref = _slice()
+    with pytest.raises(EdgeresError, match="not a Q/DQ"):
+        write_kit(tmp_path / "k", target="jetson", fp32_onnx=fp32, qdq_onnx=fp32, precisions=["int8"],
+                  inputs=x, labels=y, reference_logits=ref, preprocess=PreprocessSpec.for_size(16))
+    with pytest.raises(EdgeresError, match="needs the Q/DQ ONNX"):
+        write_kit(tmp_path / "k", target="jetson", fp32_onnx=fp32, qdq_onnx=None, precisions=["int8"],
+                  inputs=x, labels=y, reference_logits=ref, preprocess=PreprocessSpec.for_size(16))
+
+
+def test_bad_slices_refused(tmp_path, models):
+    fp32, qdq = models
+    x, y, ref = _slice()
+    common = {"target": "jetson", "fp32_onnx": fp32, "qdq_onnx": qdq, "precisions": ["fp16"],
+              "preprocess": PreprocessSpec.for_size(16)}
+    with pytest.raises(EdgeresError, match="reference logits"):
+        write_kit(tmp_path / "k", inputs=x, labels=y, reference_logits=ref[:3], **common)
+    with pytest.raises(EdgeresError, match="expects"):
+        write_kit(tmp_path / "k", inputs=x[:, :, :8, :8], labels=y, reference_logits=ref, **common)
+    with pytest.raises(EdgeresError, match="not TensorRT"):
+        write_kit(tmp_path / "k", inputs=x, labels=y, reference_logits=ref, **{**common, "target": "cpu"})
+
+
+def test_tampered_kit_refused(tmp_path, models):
+    res = _write(tmp_path, models, precisions=["fp16"])
+    (res.path / "validation" / "labels.npy").write_bytes(b"junk")
+    with pytest.raises(EdgeresError, match="validation/labels.npy does not match its sha256"):
+        load_kit(res.path).verify()
+    (res.path / "onnx" / "model_fp16.onnx").unlink()
+    with pytest.raises(EdgeresError, match="missing onnx/model_fp16.onnx"):
+        load_kit(res.path).verify()
+
+
+def test_newer_schema_refused(tmp_path, models):
+    res = _write(tmp_path, models, precisions=["fp16"])
+    m = json.loads((res.path / "kit.json").read_text())
+    m["schema_version"] = 99
+    (res.path / "kit.json").write_text(json.dumps(m))
+    with pytest.raises(EdgeresError, match="upgrade edgeres"):
+        load_kit(res.path)
+    with pytest.raises(EdgeresError, match="no kit.json"):
+        load_kit(tmp_path)
+
+
+@pytest.mark.parametrize("name,kind", [("../evil.txt", "file"), ("/abs.txt", "file"), ("kit/link", "symlink")])
+def test_malicious_tarball_refused(tmp_path, name, kind):
+    tar_path = tmp_path / "bad.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        if kind == "symlink":
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(info)
+        else:
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(EdgeresError, match="refused"):
+        load_kit(tar_path)
+    assert not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_kit_show_cli(tmp_path, models, capsys):
+    res = _write(tmp_path, models)
+    assert main(["kit", "show", str(res.tarball)]) == 0
+    out = capsys.readouterr().out
+    assert "jetson-orin" in out and "onnx/model_int8_qdq.onnx" in out and "files verified" in out
+
+
+# --- the device side, on a fake TensorRT -------------------------------------------------------
+
+@pytest.fixture
+def fake_device(monkeypatch):
+    def install(version="10.3.0.30", cc=(8, 7), dla_cores=2):
+        calls: list = []
+        monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt(version, calls, dla_cores=dla_cores,
+                                                                   input_shape=(-1, 3, 16, 16), classes=CLASSES))
+        monkeypatch.setattr(trt_backend, "cuda_runtime", lambda: FakeCuda(cc=cc))
+        return calls
+    return install
+
+
+def test_kit_build_on_fake_device_writes_reports(tmp_path, models, fake_device, capsys):
+    calls = fake_device("10.3.0.30", cc=(8, 7), dla_cores=2)
+    res = _write(tmp_path, models, slice_size=20)
+    assert main(["kit", "build", str(res.tarball), "--iterations", "3", "--warmup", "1", "--batch-sizes", "1,2",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    engines = tmp_path / "kit-jetson" / "engines"
+    on_disk = json.loads((engines / "kit-report.json").read_text())
+    assert on_disk["rows"] == report["rows"] and report["target"] == "jetson-orin"
+    assert [r["precision"] for r in report["rows"]] == ["fp32", "fp16", "int8"]
+    for row in report["rows"]:
+        acc = row["accuracy"]
+        assert acc["n"] == 20 and acc["top1"] == 1.0 and acc["agreement"] == 1.0   # fake engine == reference
+        assert [lat["batch_size"] for lat in row["latency"]] == [1, 2]
+        assert "host wall clock" in row["latency"][0]["timed"]
+        assert "CUDA events" in row["extra"]["device_latency"][0]["timed"]
+        assert row["extra"]["typed_mode"] == "weak"
+        assert (engines / f"model_{row['precision']}.engine").is_file()
+    int8 = report["rows"][2]
+    assert int8["execution_precision"] == "int8+fp16" and int8["extra"]["plan"]["dla_core"] == 0
+    assert report["environment"]["tensorrt"] == "10.3.0.30" and report["environment"]["dla_cores"] == 2
+    report_mod = pytest.importorskip("edgeres.validate.report")      # the same report as any other target
+    assert (engines / "report.json").is_file() and (engines / "report.md").is_file()
+    merged = report_mod.read_report(engines / "kit-report.json")
+    assert {r.precision for r in merged.rows} == {"fp32", "fp16", "int8"}
+    assert ("parse_from_file", str(tmp_path / "kit-jetson" / "onnx" / "model_int8_qdq.onnx")) in calls
+
+
+
+def test_kit_build_strong_mode_uses_fp16_onnx(tmp_path, models, fake_device):
+    calls = fake_device("10.13.0.35", cc=(8, 9), dla_cores=0)
+    res = _write(tmp_path, models, precisions=["fp16"], slice_size=8)
+    report = build_kit(res.path, iterations=2, warmup=0, batch_sizes=[1])
+    row = report["rows"][0]
+    assert row["extra"]["typed_mode"] == "strong" and row["execution_precision"] == "fp16"
+    assert ("parse_from_file", str(res.path / "onnx" / "model_fp16.onnx")) in calls
+    assert any("compute capability 8.7" in w for w in report["notes"])   # kit for Orin, built on sm 8.9
+
+
+def test_kit_build_refuses_int8_on_maxwell_device(tmp_path, models, fake_device):
+    fake_device("8.5.2.2", cc=(5, 3))
+    res = _write(tmp_path, models, precisions=["fp16", "int8"])
+    with pytest.raises(EdgeresError, match="no fast INT8 on Maxwell"):
+        build_kit(res.path, precisions=["int8"])
+    with pytest.raises(EdgeresError, match="kit was written for fp16, int8, not fp32"):
+        build_kit(res.path, precisions=["fp32"])

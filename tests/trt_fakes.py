@@ -1,0 +1,280 @@
+"""A fake ``tensorrt`` module and CUDA runtime that record what the backend asks of them.
+
+They pin the TensorRT API calls the backend makes (names, arguments, order) without
+TensorRT or a GPU; the real calls are type-checked against tensorrt-stubs separately.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import numpy as np
+
+MEMORY: dict[int, np.ndarray] = {}
+
+
+class _Enum:
+    def __init__(self, name: str, value: int) -> None:
+        self.name, self.value = name, value
+
+    def __int__(self) -> int:
+        return self.value
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Enum) and (self.name, self.value) == (other.name, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.value))
+
+
+def _enum(cls_name: str, **members: int) -> type:
+    return type(cls_name, (), {k: _Enum(k, v) for k, v in members.items()})
+
+
+class Tensor:
+    def __init__(self, name: str, shape: list[int]) -> None:
+        self.name, self.shape, self.dtype = name, shape, "float32"
+
+
+def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | None = None, dla_cores: int = 0,
+                  input_shape: tuple[int, ...] = (-1, 3, 8, 8), classes: int = 4, parse_ok: bool = True
+                  ) -> types.ModuleType:
+    """A module that quacks like ``tensorrt`` ``version``; every call is appended to ``calls``."""
+    log = calls if calls is not None else []
+    major = int(version.split(".")[0])
+    minor = int(version.split(".")[1])
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = version  # type: ignore[attr-defined]
+    net_flags = {"EXPLICIT_BATCH": 0}
+    if (major, minor) >= (9, 1):
+        net_flags["STRONGLY_TYPED"] = 1
+    if major >= 11:
+        net_flags.pop("EXPLICIT_BATCH")
+    trt.NetworkDefinitionCreationFlag = _enum("NetworkDefinitionCreationFlag", **net_flags)  # type: ignore[attr-defined]
+    flags = {"GPU_FALLBACK": 3, "TF32": 6}
+    if major < 11:
+        flags.update(FP16=0, INT8=1)
+    trt.BuilderFlag = _enum("BuilderFlag", **flags)  # type: ignore[attr-defined]
+    trt.MemoryPoolType = _enum("MemoryPoolType", WORKSPACE=0)  # type: ignore[attr-defined]
+    trt.DeviceType = _enum("DeviceType", GPU=0, DLA=1)  # type: ignore[attr-defined]
+    trt.TensorIOMode = _enum("TensorIOMode", NONE=0, INPUT=1, OUTPUT=2)  # type: ignore[attr-defined]
+
+    class Logger:
+        WARNING = _Enum("WARNING", 2)
+
+        def __init__(self, severity: Any = None) -> None:
+            log.append(("Logger", severity))
+
+    def Dims(shape: list[int]) -> tuple[int, ...]:
+        return tuple(shape)
+
+    class Network:
+        def __init__(self, flags: int) -> None:
+            self.flags = flags
+            self.num_inputs = 1
+            self.num_outputs = 1
+
+        def get_input(self, i: int) -> Tensor:
+            return Tensor("input", list(input_shape))
+
+        def get_output(self, i: int) -> Tensor:
+            return Tensor("logits", [input_shape[0], classes])
+
+    class Parser:
+        def __init__(self, network: Network, logger: Any) -> None:
+            self.num_errors = 0 if parse_ok else 1
+
+        def parse_from_file(self, path: str) -> bool:
+            log.append(("parse_from_file", path))
+            return parse_ok
+
+        def get_error(self, i: int) -> str:
+            return "In node 0 (Conv): unsupported"
+
+    class TimingCache:
+        def serialize(self) -> bytes:
+            return b"TIMING"
+
+    class Profile:
+        def set_shape(self, name: str, lo: Any, opt: Any, hi: Any) -> None:
+            log.append(("set_shape", name, lo, opt, hi))
+
+    class Config:
+        def __init__(self) -> None:
+            self._cache = TimingCache()
+
+        def __setattr__(self, key: str, value: Any) -> None:
+            if not key.startswith("_"):
+                log.append(("config." + key, value))
+            object.__setattr__(self, key, value)
+
+        def set_memory_pool_limit(self, pool: Any, size: int) -> None:
+            log.append(("set_memory_pool_limit", pool, size))
+
+        def set_flag(self, flag: Any) -> None:
+            log.append(("set_flag", flag.name))
+
+        def clear_flag(self, flag: Any) -> None:
+            log.append(("clear_flag", flag.name))
+
+        def add_optimization_profile(self, profile: Profile) -> int:
+            log.append(("add_optimization_profile",))
+            return 0
+
+        def create_timing_cache(self, data: bytes) -> TimingCache:
+            log.append(("create_timing_cache", bytes(data)))
+            return self._cache
+
+        def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            log.append(("set_timing_cache", ignore_mismatch))
+            return True
+
+        def get_timing_cache(self) -> TimingCache:
+            return self._cache
+
+    class Builder:
+        num_DLA_cores = dla_cores
+        platform_has_fast_fp16 = True
+        platform_has_fast_int8 = True
+
+        def __init__(self, logger: Any) -> None:
+            pass
+
+        def create_network(self, flags: int = 0) -> Network:
+            log.append(("create_network", flags))
+            return Network(flags)
+
+        def create_builder_config(self) -> Config:
+            return Config()
+
+        def create_optimization_profile(self) -> Profile:
+            return Profile()
+
+        def build_serialized_network(self, network: Network, config: Config) -> bytes:
+            log.append(("build_serialized_network",))
+            return b"ENGINE" + bytes([network.flags])
+
+    class Context:
+        def __init__(self) -> None:
+            self.shapes: dict[str, tuple[int, ...]] = {}
+            self.addresses: dict[str, int] = {}
+
+        def set_input_shape(self, name: str, shape: Any) -> bool:
+            self.shapes[name] = tuple(int(d) for d in shape)
+            return True
+
+        def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+            n = self.shapes["input"][0]
+            return (n, *input_shape[1:]) if name == "input" else (n, classes)
+
+        def set_tensor_address(self, name: str, ptr: int) -> bool:
+            self.addresses[name] = ptr
+            return True
+
+        def execute_async_v3(self, stream_handle: int) -> bool:
+            log.append(("execute_async_v3", stream_handle))
+            n = self.shapes["input"][0]
+            x = MEMORY[self.addresses["input"]].view(np.float32)[: n * int(np.prod(input_shape[1:]))]
+            y = x.reshape(n, -1)[:, :classes].copy()
+            MEMORY[self.addresses["logits"]].view(np.float32)[: y.size] = y.reshape(-1)
+            return True
+
+    class Engine:
+        num_io_tensors = 2
+
+        def get_tensor_name(self, i: int) -> str:
+            return ["input", "logits"][i]
+
+        def get_tensor_mode(self, name: str) -> Any:
+            return trt.TensorIOMode.INPUT if name == "input" else trt.TensorIOMode.OUTPUT  # type: ignore[attr-defined]
+
+        def get_tensor_dtype(self, name: str) -> str:
+            return "float32"
+
+        def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+            return tuple(input_shape) if name == "input" else (input_shape[0], classes)
+
+        def get_tensor_profile_shape(self, name: str, index: int) -> list[tuple[int, ...]]:
+            rest = tuple(input_shape[1:])
+            return [(1, *rest), (2, *rest), (4, *rest)]
+
+        def create_execution_context(self) -> Context:
+            return Context()
+
+    class Runtime:
+        def __init__(self, logger: Any) -> None:
+            pass
+
+        def deserialize_cuda_engine(self, data: bytes) -> Engine | None:
+            log.append(("deserialize_cuda_engine", len(data)))
+            return Engine() if data.startswith(b"ENGINE") else None
+
+    trt.Logger = Logger  # type: ignore[attr-defined]
+    trt.Dims = Dims  # type: ignore[attr-defined]
+    trt.Builder = Builder  # type: ignore[attr-defined]
+    trt.OnnxParser = Parser  # type: ignore[attr-defined]
+    trt.Runtime = Runtime  # type: ignore[attr-defined]
+    trt.nptype = lambda dtype: np.float32  # type: ignore[attr-defined]
+    return trt
+
+
+class FakeCuda:
+    """The cuda_runtime() interface over host memory."""
+
+    name = "fake-cuda"
+
+    def __init__(self, cc: tuple[int, int] = (8, 7), gpu: str = "Orin") -> None:
+        self.cc, self.gpu = cc, gpu
+        self.events = 0
+
+    def device_count(self) -> int:
+        return 1
+
+    def properties(self, index: int) -> tuple[str, tuple[int, int], int]:
+        return self.gpu, self.cc, 8 << 30
+
+    def set_device(self, index: int) -> None:
+        pass
+
+    def malloc(self, nbytes: int) -> int:
+        buf = np.zeros(max(int(nbytes), 4), dtype=np.uint8)
+        MEMORY[id(buf)] = buf
+        return id(buf)
+
+    def ptr(self, buf: int) -> int:
+        return buf
+
+    def free(self, buf: int) -> None:
+        MEMORY.pop(buf, None)
+
+    def stream(self) -> int:
+        return 7
+
+    def stream_handle(self, stream: int) -> int:
+        return stream
+
+    def destroy_stream(self, stream: int) -> None:
+        pass
+
+    def htod(self, buf: int, host: np.ndarray, stream: int) -> None:
+        MEMORY[buf][: host.nbytes] = host.reshape(-1).view(np.uint8)
+
+    def dtoh(self, host: np.ndarray, buf: int, stream: int) -> None:
+        host.reshape(-1).view(np.uint8)[:] = MEMORY[buf][: host.nbytes]
+
+    def synchronize(self, stream: int) -> None:
+        pass
+
+    def event(self) -> int:
+        self.events += 1
+        return self.events
+
+    def record(self, event: int, stream: int) -> None:
+        pass
+
+    def elapsed_ms(self, start: int, end: int) -> float:
+        return 0.5
