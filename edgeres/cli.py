@@ -92,6 +92,113 @@ def _run_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export -----------------------------------------------------------------------------------
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a ResNet to ONNX (BatchNorm folded, dynamic batch, checked)",
+                       description="Export a ResNet to ONNX: BatchNorm folded into the convolutions, checked with "
+                       "onnx.checker and against PyTorch with ONNX Runtime, metadata in the file and in a sidecar JSON.")
+    _add_model_args(p)
+    # None = not given: taken from the checkpoint's model.json when there is one, else 1000 classes at 224 px
+    p.set_defaults(num_classes=None, input_size=None)
+    p.add_argument("--weights", default=None, help="checkpoint (.pth, torchvision layout; default: random weights)")
+    p.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
+    p.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default 17; the dynamo exporter needs 18+)")
+    p.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript",
+                   help="PyTorch exporter (default torchscript: see the README)")
+    p.add_argument("--out", required=True, help="output folder (receives model.onnx and model.onnx.json) or .onnx path")
+    p.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    p.set_defaults(handler=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from edgeres.export.exporter import export_resnet
+
+    if not args.weights:
+        print(f"edgeres export: warning: no --weights: ResNet-{args.depth} gets random weights "
+              "(fine for latency, meaningless for accuracy)", file=sys.stderr)
+    a = export_resnet(args.depth, args.out, weights=args.weights, num_classes=args.num_classes,
+                      input_size=args.input_size, in_channels=args.in_channels, shortcut=args.shortcut,
+                      batch=args.batch, opset=args.opset, exporter=args.exporter)
+    m = a.metadata
+    inp, out = m["input"], m["output"]
+    ops = ", ".join(f"{k} {v}" for k, v in m["graph"]["ops"].items())
+    parity = m["parity"]
+    if "skipped" in parity:
+        check = f"ONNX Runtime parity skipped: {parity['skipped']}"
+    else:
+        check = (f"ONNX Runtime vs PyTorch on {parity['inputs']} random inputs: max abs diff "
+                 f"{parity['max_abs_diff']:.2g}, cosine {parity['cosine']:.6f}")
+    text = (f"wrote {a.path} ({a.path.stat().st_size / 1e6:.1f} MB) and {a.sidecar.name}\n"
+            f"ResNet-{m['depth']}, {m['num_classes']} classes: {inp['name']} {inp['shape']} {inp['dtype']} -> "
+            f"{out['name']} {out['shape']}; opset {m['opset']}, {m['exporter']} exporter\n"
+            f"graph: {m['graph']['nodes']} nodes ({ops}); BatchNorm folded\n"
+            f"checks: onnx.checker (full) passed; {check}\n"
+            f"export took {m['export_seconds']:.1f} s")
+    _emit(args, {"path": str(a.path), **m}, text)
+    return 0
+
+
+# --- validate ---------------------------------------------------------------------------------
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="accuracy of an artifact on labeled images, and agreement with a reference")
+    p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, ...)")
+    p.add_argument("--val", required=True, help="image folder (ImageNet layout or flat), .npy/.npz file, or a "
+                   "calibration spec name or .toml path")
+    p.add_argument("--reference", default=None, help="the FP32 artifact to compare with on the same inputs")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="images per batch (default 32)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="use this many images (a seeded sample)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="inference threads (default: backend's)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_run_validate)
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from edgeres.validate.evaluate import validate
+
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    v = validate(args.artifact, args.val, reference=args.reference, batch_size=args.batch_size, size=args.limit,
+                 seed=args.seed, threads=args.threads, progress=not args.json)
+    info = v.runner
+    text = (f"validate {v.artifact} ({info.get('backend')}, {info.get('precision')}) on "
+            f"{v.dataset.get('name') or v.dataset.get('source') or '?'}"
+            + (f"\nreference: {v.reference}" if v.reference else "") + "\n" + v.accuracy.format()
+            + "".join(f"\nnote: {n}" for n in v.notes))
+    _emit(args, v.to_dict(), text)
+    return 0
+
+
+# --- bench ------------------------------------------------------------------------------------
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="latency and throughput of an artifact (percentiles, like trtexec)")
+    p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, ...)")
+    p.add_argument("--batch", default=None, help="comma-separated batch sizes, e.g. 1,8 (default 1)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--iterations", type=_positive_int, default=None, help="timed runs per batch size (default 50)")
+    budget.add_argument("--seconds", type=float, default=None, help="time budget per batch size instead of a count")
+    p.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="inference threads (default: backend's)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from edgeres.validate.evaluate import bench, format_bench
+
+    if args.iterations is not None and args.iterations < 1:
+        raise UsageError(f"--iterations must be at least 1, got {args.iterations}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    payload = bench(args.artifact, args.batch, iterations=args.iterations, seconds=args.seconds,
+                    warmup=args.warmup, threads=args.threads)
+    _emit(args, {**payload, "results": [r.to_dict() for r in payload["results"]]}, format_bench(payload))
+    return 0
+
+
 # --- targets ----------------------------------------------------------------------------------
 
 def _add_targets(sub: argparse._SubParsersAction) -> None:
@@ -185,77 +292,6 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- kit (device build kits for TensorRT targets) ---------------------------------------------
-
-def _add_kit(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("kit", help="device build kits: build, validate and benchmark TensorRT engines on the device")
-    ksub = p.add_subparsers(dest="kit_command", metavar="KIT_COMMAND")
-    ksub.required = True
-    b = ksub.add_parser("build", help="on the NVIDIA device: build the kit's engines, validate, benchmark, report")
-    b.add_argument("kit", help="the kit folder or its .tar.gz")
-    b.add_argument("--precision", default=None,
-                   help="comma-separated subset of the kit's precisions (default: all of them)")
-    b.add_argument("--out", default=None, help="where engines and kit-report.json go (default: KIT/engines)")
-    b.add_argument("--batch-sizes", default=None, help="batch sizes to time, e.g. 1,8 (default: 1, opt and max)")
-    b.add_argument("--iterations", type=_positive_int, default=100, help="timed runs per batch size (default 100)")
-    b.add_argument("--warmup", type=_positive_int, default=10, help="untimed runs first (default 10)")
-    b.add_argument("--dla-core", type=int, default=None, help="DLA core for fp16/int8 engines; -1 = GPU only")
-    b.add_argument("--typed-mode", choices=["auto", "strong", "weak"], default=None,
-                   help="strongly or weakly typed build (default: auto, by the TensorRT version)")
-    b.add_argument("--json", action="store_true", help="print the report as JSON")
-    b.set_defaults(handler=_run_kit_build)
-    s = ksub.add_parser("show", help="what a kit holds, with its checksums verified")
-    s.add_argument("kit", help="the kit folder or its .tar.gz")
-    s.add_argument("--json", action="store_true", help="print kit.json")
-    s.set_defaults(handler=_run_kit_show)
-
-
-def _run_kit_build(args: argparse.Namespace) -> int:
-    from edgeres.bundle.kit import build_kit
-
-    options: dict[str, Any] = {}
-    if args.dla_core is not None:
-        options["dla_core"] = args.dla_core
-    if args.typed_mode is not None:
-        options["typed_mode"] = args.typed_mode
-    precisions = [p.strip() for p in args.precision.split(",") if p.strip()] if args.precision else None
-    sizes = None
-    if args.batch_sizes:
-        try:
-            sizes = [int(v) for v in args.batch_sizes.split(",") if v.strip()]
-        except ValueError:
-            raise UsageError(f"--batch-sizes must be integers like 1,8, got {args.batch_sizes!r}") from None
-    log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
-    report = build_kit(args.kit, precisions=precisions, out=args.out, batch_sizes=sizes, iterations=args.iterations,
-                       warmup=args.warmup, options=options, log=log)
-    rows = [{"target": report["target"], "backend": "tensorrt", **r} for r in report["rows"]]
-    try:
-        from edgeres.validate.report import summary_table
-
-        table = summary_table(rows)
-    except ImportError:  # pragma: no cover - a trimmed install without the report module
-        table = "\n".join(f"{r['precision']}: {r['accuracy']}" for r in rows)
-    where = args.out or f"{report['kit']}/engines"
-    text = "\n".join([table, *report["notes"], f"report: {where}/kit-report.json"])
-    _emit(args, report, text)
-    return 0
-
-
-def _run_kit_show(args: argparse.Namespace) -> int:
-    from edgeres.bundle.kit import load_kit
-
-    kit = load_kit(args.kit)
-    kit.verify()
-    m = kit.manifest
-    rows = [(p, m["builds"][p]["weak"]["onnx"] or "-", m["builds"][p]["strong"]["onnx"] or "-") for p in m["precisions"]]
-    text = (f"kit {kit.root}: {m['model'].get('name', 'model')} for {m['target']['name']}, "
-            f"batch profile {m['profiles']['batch']}, TensorRT >= {m['min_tensorrt']}, "
-            f"validation slice {m['validation']['n']} inputs, {len(m['files'])} files verified\n"
-            + format_table(["precision", "ONNX (TensorRT < 10.12)", "ONNX (TensorRT >= 10.12)"], rows))
-    _emit(args, m, text)
-    return 0
-
-
 # --- subcommands that later work fills ---------------------------------------------------------
 
 def _not_built(name: str) -> Handler:
@@ -266,10 +302,7 @@ def _not_built(name: str) -> Handler:
 
 PENDING = {
     "build": "model -> ONNX -> INT8 -> engines -> report -> bundle for one target",
-    "export": "export a ResNet to ONNX",
     "quantize": "INT8 post-training quantization of an ONNX model",
-    "bench": "time an artifact or a bundle",
-    "validate": "accuracy of an artifact against labels and the FP32 reference",
 }
 
 
@@ -289,10 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_info(sub)
     _add_doctor(sub)
+    _add_export(sub)
+    _add_validate(sub)
+    _add_bench(sub)
     _add_targets(sub)
     _add_package(sub)
     _add_report(sub)
-    _add_kit(sub)
     for name, help_text in PENDING.items():
         _add_pending(sub, name, help_text)
     return parser
