@@ -148,7 +148,7 @@ def test_bad_export_arguments(tmp_path, kwargs, message):
 
 
 def test_failed_parity_writes_nothing(tmp_path, monkeypatch):
-    import edgeres.export.exporter as exporter
+    from edgeres.export import exporter
 
     real = exporter.onnx_parity
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import itertools
 import logging
 import os
 import time
@@ -66,7 +67,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     for module in folded.modules():
         if isinstance(module, nn.Sequential):
             children = list(module._modules.items())
-            for (name_a, a), (name_b, b) in zip(children, children[1:]):
+            for (name_a, a), (name_b, b) in itertools.pairwise(children):
                 if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
                     module._modules[name_a] = fuse_conv_bn_eval(a, b)
                     module._modules[name_b] = nn.Identity()
@@ -85,8 +86,10 @@ def _export_bytes(model: nn.Module, example: Any, *, exporter: str, opset: int, 
         buffer = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "legacy TorchScript-based ONNX export" deprecation notices
+            # a BytesIO works here; the annotation says a path only
             torch.onnx.export(
-                model, (example,), buffer, dynamo=False, export_params=True, opset_version=opset,
+                model, (example,), buffer,  # type: ignore[arg-type]
+                dynamo=False, export_params=True, opset_version=opset,
                 do_constant_folding=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                 dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic else None,
             )
@@ -105,6 +108,8 @@ def _export_bytes(model: nn.Module, example: Any, *, exporter: str, opset: int, 
                                         verbose=False, **kwargs)
         except ImportError as exc:
             raise EdgeresError(f"the dynamo exporter needs onnxscript ({exc}): pip install 'edgeres[export]'") from None
+    if program is None:
+        raise EdgeresError("internal: the dynamo exporter returned no program; please report this")
     return bytes(program.model_proto.SerializeToString())
 
 
