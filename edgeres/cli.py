@@ -292,6 +292,14 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- quantize -----------------------------------------------------------------------------------
+
+def _add_quantize(sub: argparse._SubParsersAction) -> None:
+    from edgeres.quantize.cli import add_parser, run
+
+    add_parser(sub).set_defaults(handler=run)
+
+
 # --- kit (device build kits for TensorRT targets) ---------------------------------------------
 
 def _add_kit(sub: argparse._SubParsersAction) -> None:
@@ -373,7 +381,6 @@ def _not_built(name: str) -> Handler:
 
 PENDING = {
     "build": "model -> ONNX -> INT8 -> engines -> report -> bundle for one target",
-    "quantize": "INT8 post-training quantization of an ONNX model",
 }
 
 
@@ -393,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_info(sub)
     _add_doctor(sub)
+    _add_quantize(sub)
     _add_export(sub)
     _add_validate(sub)
     _add_bench(sub)
