@@ -148,13 +148,13 @@ def ort_runner(path: Path, threads: int) -> Callable[[np.ndarray], Any]:
     return lambda x: sess.run(None, {name: x})[0]
 
 
-def raw_openvino(xml: Path, config: dict[str, Any], batch: int) -> Callable[[np.ndarray], Any]:
+def raw_openvino(xml: Path, config: dict[str, Any], batch: int, size: int = 224) -> Callable[[np.ndarray], Any]:
     """Plain OpenVINO, no edgeres: read the IR, fix the batch, compile, one infer request."""
     import openvino as ov
 
     core = ov.Core()
     model = core.read_model(str(xml))
-    model.reshape([batch, 3, 224, 224])
+    model.reshape([batch, 3, size, size])
     compiled = core.compile_model(model, "CPU", config)
     request = compiled.create_infer_request()
 
@@ -194,6 +194,61 @@ def interleaved(configs: dict[str, Callable[[np.ndarray], Any]], x: np.ndarray, 
                 fn(x)
                 samples[name].append((time.perf_counter() - t0) * 1000)
     return samples
+
+
+def fidelity_vs_torch(model: Any, configs: dict[str, Callable[[np.ndarray], Any]],
+                      images: np.ndarray) -> dict[str, dict[str, float]]:
+    """Top-1 agreement and mean cosine of each configuration's logits with PyTorch FP32, image by image."""
+    import torch
+
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(images)).numpy()
+    out: dict[str, dict[str, float]] = {}
+    for name, fn in configs.items():
+        got = np.concatenate([np.array(fn(images[i:i + 1]), copy=True) for i in range(len(images))])
+        cos = (got * ref).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1))
+        out[name] = {"agreement_vs_torch": round(float((got.argmax(1) == ref.argmax(1)).mean()), 4),
+                     "cosine_vs_torch": round(float(cos.mean()), 5)}
+    return out
+
+
+def runner_call_overhead(backend: Any, target: Any, work: Path, threads: int, calls: int = 1500) -> dict[str, Any]:
+    """Per-call cost the edgeres runner adds over raw OpenVINO, in microseconds.
+
+    On a tiny IR (ResNet-18, 10 classes, 32x32: well under a millisecond per call) the
+    runner and raw OpenVINO alternate call by call; the median of the paired differences
+    is the runner's own cost (input checks, output copy), nearly free of machine noise.
+    """
+    import torch
+
+    from edgeres.backends import BuildSpec
+    from edgeres.backends.openvino import config_for
+    from edgeres.models import ResNet
+
+    torch.manual_seed(0)
+    onnx_path = work / "tiny.onnx"
+    torch.onnx.export(ResNet(18, num_classes=10).eval(), torch.zeros(1, 3, 32, 32), str(onnx_path),
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=17, dynamo=False)
+    art = backend.build(onnx_path, BuildSpec(target, "fp32", work / "tiny", options={"threads": threads}))
+    runner = backend.load(art, batch=1, cache_dir=work / "cache")
+    raw = raw_openvino(art.path, config_for(art.metadata, threads=threads), 1, size=32)
+    x = np.zeros((1, 3, 32, 32), np.float32)
+    for _ in range(50):
+        runner(x)
+        raw(x)
+    diffs, raws = [], []
+    for i in range(calls):
+        pair = (runner, raw) if i % 2 == 0 else (raw, runner)
+        t = {}
+        for fn in pair:
+            t0 = time.perf_counter()
+            fn(x)
+            t[fn is runner] = time.perf_counter() - t0
+        diffs.append(t[True] - t[False])
+        raws.append(t[False])
+    return {"calls": calls, "median_us": round(1e6 * float(np.median(diffs)), 2),
+            "raw_call_us": round(1e6 * float(np.median(raws)), 1)}
 
 
 def paired_overhead(ov_ms: list[float], raw_ms: list[float]) -> float:
@@ -314,13 +369,20 @@ def main(argv: list[str] | None = None) -> int:
                 order = sorted(configs, key=lambda n: (RUNTIMES.index(n) if n in RUNTIMES else 99))
                 configs = {n: configs[n] for n in order}
                 log(f"ResNet-{depth} batch {batch}: {len(configs)} configurations, {args.rounds} rounds x {args.iters}")
+                fidelity = fidelity_vs_torch(model, configs, calib) if batch == 1 else {}
                 samples = interleaved(configs, x, args.rounds, args.iters, args.warmup)
                 for name, ms in samples.items():
-                    row = {"model": f"resnet{depth}", "batch": batch, "config": name, **meta[name], **stats(ms, batch)}
+                    row = {"model": f"resnet{depth}", "batch": batch, "config": name, **meta[name], **stats(ms, batch),
+                           **fidelity.get(name, {})}
                     if name.startswith("ov-") and "raw-" + name[3:] in samples:
                         row["paired_overhead_pct"] = paired_overhead(ms, samples["raw-" + name[3:]])
                     results.append(row)
                 del configs
+
+        call_overhead = None
+        if {"ov-fp32", "raw-fp32"} <= set(wanted) or {"ov-int8", "raw-int8"} <= set(wanted):
+            log("runner call overhead on a tiny IR")
+            call_overhead = runner_call_overhead(backend, target, work, args.threads)
 
     def p50(model: str, batch: int, config: str) -> float | None:
         for r in results:
@@ -342,6 +404,11 @@ def main(argv: list[str] | None = None) -> int:
     worst = max((o["paired_overhead_pct"] for o in ratios["overhead_vs_raw"]), default=None)
     ratios["bars"]["runner_overhead_max_pct"] = {"value": worst, "bar": 3.0,
                                                  "ok": None if worst is None else worst <= 3.0}
+    ratios["runner_call_overhead"] = call_overhead
+    if call_overhead is not None:
+        fastest = min((r["p50_ms"] for r in results if r["config"].startswith("raw-")), default=None)
+        if fastest:
+            call_overhead["pct_of_fastest_raw_p50"] = round(100 * call_overhead["median_us"] / 1000 / fastest, 3)
     t50, i50 = p50("resnet50", 1, "torch-fp32"), p50("resnet50", 1, "ov-int8")
     speed = round(t50 / i50, 2) if t50 and i50 else None
     ratios["bars"]["ov_int8_r50_b1_speedup_vs_torch"] = {"value": speed, "bar": 5.0,
@@ -380,13 +447,14 @@ def markdown(report: dict[str, Any]) -> str:
              "", (f"CPU capabilities (OpenVINO): {', '.join(env['cpu_capabilities'])}. "
              f"{env['rounds']} x {env['iters']} interleaved steps, median; "
              f"load average at the end {', '.join(f'{v:.2f}' for v in env['load_average'])}."), "",
-             "| model | batch | runtime | precision | executed | p50 ms | p90 ms | img/s | vs torch |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             ("| model | batch | runtime | precision | executed | p50 ms | p90 ms | img/s | vs torch "
+             "| top-1 agree / cosine vs torch fp32 |"),
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in report["results"]:
         frac = f" ({100 * r['int8_conv_fraction']:.0f}% conv int8)" if r.get("int8_conv_fraction") else ""
         lines.append(f"| {r['model']} | {r['batch']} | {r['runtime']} | {r['precision']} | {r['executed']}{frac} | "
                      f"{r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['images_per_second']:.1f} | "
-                     f"{r['speedup_vs_torch'] or '-'}x |")
+                     f"{r['speedup_vs_torch'] or '-'}x | {_fid(r)} |")
     lines += ["", "## Ratios (same run)", "",
               "| edgeres runner vs raw OpenVINO | batch | overhead of p50 | paired overhead (median of back-to-back ratios) |",
               "| --- | --- | --- | --- |"]
@@ -397,7 +465,8 @@ def markdown(report: dict[str, Any]) -> str:
     ov_bar, sp_bar = bars["runner_overhead_max_pct"], bars["ov_int8_r50_b1_speedup_vs_torch"]
     lines += ["", (f"- worst edgeres runner overhead over raw OpenVINO (paired): {ov_bar['value']}% (bar <= 3%: "
               f"{_ok(ov_bar['ok'])})"),
-              (f"- OpenVINO INT8 ResNet-50 batch 1 vs PyTorch eager FP32: {sp_bar['value']}x (bar >= 5x: "
+              _call_overhead_line(report["ratios"].get("runner_call_overhead")),
+              (f"- OpenVINO INT8 ResNet-50 batch 1 vs PyTorch eager FP32: {_x(sp_bar['value'])} (bar >= 5x: "
               f"{_ok(sp_bar['ok'])})"), ""]
     if report["openvino_builds"]:
         lines += ["## OpenVINO builds", "", "| IR | executed | INT8 conv | hint | compile cold s | compile warm s |",
@@ -410,6 +479,25 @@ def markdown(report: dict[str, Any]) -> str:
     for name, why in report["skipped"].items():
         lines.append(f"- skipped {name}: {why}")
     return "\n".join(lines) + "\n"
+
+
+def _call_overhead_line(c: dict[str, Any] | None) -> str:
+    if not c:
+        return "- runner call overhead: not measured"
+    pct = c.get("pct_of_fastest_raw_p50")
+    where = f" = {pct}% of the fastest raw OpenVINO p50 above" if pct is not None else ""
+    return (f"- edgeres runner's own cost per call (tiny IR, {c['calls']} alternating call pairs, median of paired "
+            f"differences): {c['median_us']} us on a {c['raw_call_us']} us raw call{where}")
+
+
+def _fid(r: dict[str, Any]) -> str:
+    if "agreement_vs_torch" not in r:
+        return "-"
+    return f"{100 * r['agreement_vs_torch']:.0f}% / {r['cosine_vs_torch']:.4f}"
+
+
+def _x(value: float | None) -> str:
+    return "n/a" if value is None else f"{value}x"
 
 
 def _ok(flag: bool | None) -> str:
