@@ -143,7 +143,13 @@ def _classes_in_checkpoint(weights: Path | None) -> int | None:
     return int(fc.shape[0]) if fc is not None else None
 
 
-def resolve_precisions(target: Target, asked: list[str] | None) -> list[str]:
+def resolve_precisions(target: Target, asked: list[str] | None) -> tuple[list[str], list[str]]:
+    """The precisions to build, and notes on those skipped.
+
+    Named precisions are built or fail with the backend's reason; the target's defaults
+    and ``all`` skip what this machine cannot run (bf16 on a CPU without it...), saying why.
+    """
+    named = bool(asked) and asked != ["all"]
     if not asked:
         chosen = list(target.default_precisions)
     elif asked == ["all"]:
@@ -156,7 +162,15 @@ def resolve_precisions(target: Target, asked: list[str] | None) -> list[str]:
                                  f"precision '{p}' is not one of them")
     if FP32 not in chosen and FP32 in target.precisions:
         chosen.insert(0, FP32)  # the reference every other precision is compared with
-    return chosen
+    skipped: list[str] = []
+    backend = get_backend(target.backend)
+    if not named and backend.available().ok:
+        for p in list(chosen):
+            reason = backend.unsupported(p, target)
+            if reason:
+                chosen.remove(p)
+                skipped.append(f"{p} skipped on this machine: {reason}")
+    return chosen, skipped
 
 
 def build_model(source: ModelSource) -> Any:
@@ -176,7 +190,7 @@ def build_model(source: ModelSource) -> Any:
 def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
     """Run the whole build into ``req.out_dir``; see the module docstring."""
     target = get_target(req.target, req.targets_dir)
-    precisions = resolve_precisions(target, req.precisions)
+    precisions, skipped = resolve_precisions(target, req.precisions)
     profile = BatchProfile.parse(req.batch_profile) if req.batch_profile else target.batch_profile
     budget = req.accuracy_budget if req.accuracy_budget is not None else target.accuracy_budget
     source = resolve_model(req)
@@ -188,6 +202,8 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         warnings.append(text)
         sys.stderr.write(f"warning: {text}\n")
 
+    for note in skipped:
+        warn(note)
     if source.random:
         warn("no --weights: using random weights (seed 0); accuracy numbers are fidelity-only")
     calib_source = req.calib or source.calibration or DEFAULT_CALIBRATION

@@ -164,6 +164,11 @@ class ONNXRuntimeBackend:
 
         return Availability(True, version=version, details={"providers": ",".join(ort.get_available_providers())})
 
+    def unsupported(self, precision: str, target: Any) -> str | None:
+        if precision not in PRECISIONS:
+            return f"ONNX Runtime runs fp32 and int8 (Q/DQ) graphs, not {precision}"
+        return None
+
     def build(self, graph: Path, spec: BuildSpec) -> Artifact:
         """Copy the FP32 or Q/DQ INT8 ``graph`` into ``spec.out_dir`` as this target's artifact.
 

@@ -299,6 +299,16 @@ class OpenVINOBackend:
             "nncf": version_of("nncf") or "not installed",
         })
 
+    def unsupported(self, precision: str, target: Any) -> str | None:
+        """bf16/fp16 on a device without them (OpenVINO would silently run f32), else None."""
+        hint = PRECISION_HINT.get(precision, "f32")
+        core = _ov().Core()
+        try:
+            check_precision_supported(core, str(target.options.get("device", "CPU")), hint, precision)
+        except EdgeresError as exc:
+            return str(exc).split(": ", 1)[-1]
+        return None
+
     # build ------------------------------------------------------------------------------------
 
     def build(self, graph: Path, spec: BuildSpec) -> Artifact:

@@ -35,6 +35,7 @@ from edgeres.backends.tensorrt_compat import (
     check_engine_compat,
     check_target_precision,
     int8_refusal,
+    parse_cc,
     parse_version,
     plan_engine,
     platform_support,
@@ -569,6 +570,13 @@ class TensorRTBackend:
             return Availability(False, f"TensorRT {trt.__version__} is installed but {details.get('gpu')}",
                                 version=trt.__version__, details=details)
         return Availability(True, version=trt.__version__, details=details)
+
+    def unsupported(self, precision: str, target: Any) -> str | None:
+        """INT8 on a GPU without fast INT8 (Maxwell, Jetson Nano...), else None."""
+        cc = self.available().details.get("compute_capability")
+        if precision == "int8" and cc:
+            return int8_refusal(parse_cc(cc))
+        return None
 
     def build(self, graph: Path, spec: BuildSpec) -> Artifact:
         """An engine for ``spec.precision`` from ``graph`` (the Q/DQ ONNX for int8, the FP32 ONNX otherwise).
