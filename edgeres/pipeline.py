@@ -63,8 +63,6 @@ class ModelSource:
     weights: Path | None
     weights_sha256: str | None
     classes: list[str] | None
-    calibration: str | None = None  # defaults that ship with a trained model (model.json)
-    validation: str | None = None
 
     @property
     def random(self) -> bool:
@@ -130,8 +128,7 @@ def resolve_model(req: BuildRequest) -> ModelSource:
         preprocess = PreprocessSpec() if input_size == 224 else PreprocessSpec.for_size(input_size)
     return ModelSource(depth=req.depth, num_classes=int(num_classes), input_size=int(input_size),
                        preprocess=preprocess, weights=weights,
-                       weights_sha256=sha256_file(weights) if weights else None, classes=info.get("classes"),
-                       calibration=info.get("calibration"), validation=info.get("validation"))
+                       weights_sha256=sha256_file(weights) if weights else None, classes=info.get("classes"))
 
 
 def _classes_in_checkpoint(weights: Path | None) -> int | None:
@@ -206,13 +203,12 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         warn(note)
     if source.random:
         warn("no --weights: using random weights (seed 0); accuracy numbers are fidelity-only")
-    calib_source = req.calib or source.calibration or DEFAULT_CALIBRATION
+    calib_source = req.calib or DEFAULT_CALIBRATION
     if req.calib is None:
         warn(f"no --calib: calibrating on the demo set '{calib_source}'")
     calib = open_set(calib_source, size=req.calib_size, preprocess=source.preprocess)
-    val_source = req.val or source.validation
-    val = open_set(val_source, size=req.val_size, preprocess=source.preprocess) if val_source else calib
-    if val_source is None:
+    val = open_set(req.val, size=req.val_size, preprocess=source.preprocess) if req.val else calib
+    if req.val is None:
         warn("no --val: validating on the calibration images (agreement with FP32 only)")
     fidelity_only = source.random or not val.has_labels
 

@@ -10,6 +10,28 @@ import numpy as np
 from edgeres.backends.base import Artifact
 from edgeres.data.preprocess import PreprocessSpec
 
+# Runs `python -m edgeres.run ARGS...` as a device would: any import of torch fails.
+NO_TORCH = """
+import importlib.abc, runpy, sys
+
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch.") or name in ("torchvision", "onnxscript"):
+            raise ImportError(f"{name} is blocked: this process plays a device without torch")
+
+sys.meta_path.insert(0, NoTorch())
+sys.argv = ["edgeres.run", *sys.argv[1:]]
+try:
+    runpy.run_module("edgeres.run", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision"))
+print("TORCH_MODULES", heavy, file=sys.stderr)
+sys.exit(code)
+"""
+
 CLASSES = [f"class-{i}" for i in range(10)]
 PREPROCESS = PreprocessSpec(resize=36, crop=32)
 

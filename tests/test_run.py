@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_bundle_support import CLASSES, PREPROCESS, tiny_artifact, write_images, write_target
+from test_bundle_support import CLASSES, NO_TORCH, PREPROCESS, tiny_artifact, write_images, write_target
 
 from edgeres.bundle import load_bundle, make_bundle, tarball_of
 from edgeres.run import main
@@ -77,28 +77,6 @@ def test_unreadable_image(bundle_dir, tmp_path, capsys):
     assert "cannot read image" in capsys.readouterr().err
     assert main([str(bundle_dir), str(tmp_path / "missing.jpg")]) == 1
     assert "does not exist" in capsys.readouterr().err
-
-
-NO_TORCH = """
-import importlib.abc, runpy, sys
-
-class NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch.") or name in ("torchvision", "onnxscript"):
-            raise ImportError(f"{name} is blocked: this process plays a device without torch")
-
-sys.meta_path.insert(0, NoTorch())
-sys.argv = ["edgeres.run", *sys.argv[1:]]
-try:
-    runpy.run_module("edgeres.run", run_name="__main__", alter_sys=True)
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision"))
-print("TORCH_MODULES", heavy, file=sys.stderr)
-sys.exit(code)
-"""
 
 
 def test_runs_in_a_process_that_cannot_import_torch(bundle_dir, tmp_path):

@@ -1,0 +1,138 @@
+"""`edgeres build` end to end: a small ResNet-18 (32x32, 10 classes) on the real digits,
+for the cpu and intel-cpu targets, a device kit for jetson, reuse, locking and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_bundle_support import NO_TORCH
+
+from edgeres.cli import main
+from edgeres.data import demo_digits_dir
+from edgeres.errors import EdgeresError
+from edgeres.fileio import read_json
+from edgeres.pipeline import BuildRequest, build
+from edgeres.stages import RECORDS, exclusive
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ["--depth", "18", "--num-classes", "10", "--input-size", "32", "--calib", "demo", "--calib-size", "32",
+         "--val", "demo-val", "--val-size", "48", "--bench-seconds", "0.1"]
+
+
+def request(target: str, out: Path, **overrides) -> BuildRequest:
+    fields = dict(target=target, depth=18, out_dir=out, num_classes=10, input_size=32, calib="demo", calib_size=32,
+                  val="demo-val", val_size=48, bench_seconds=0.1)
+    return BuildRequest(**{**fields, **overrides})
+
+
+@pytest.fixture(scope="module")
+def cpu_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("build") / "cpu"
+    return build(request("cpu", out))
+
+
+def test_cpu_build_measures_every_precision_against_fp32(cpu_build):
+    rows = {r["precision"]: r for r in cpu_build.rows}
+    assert set(rows) == {"fp32", "int8"}
+    assert rows["fp32"]["agreement"] == 1.0
+    assert rows["int8"]["agreement"] is not None and rows["int8"]["p50_ms"] > 0
+    assert all(r["fidelity_only"] for r in rows.values())  # random weights: top-1 says nothing
+    report = read_json(cpu_build.out_dir / "report.json")
+    assert {r["precision"] for r in report["rows"]} == {"fp32", "int8"}
+    assert (cpu_build.out_dir / "report.md").is_file() and (cpu_build.out_dir / "accuracy_latency.png").is_file()
+    assert any("random weights" in n for n in report["notes"])
+
+
+def test_build_writes_a_verified_bundle_of_the_recommended_precision(cpu_build):
+    assert cpu_build.recommended in ("fp32", "int8")
+    manifest = read_json(cpu_build.bundle / "manifest.json")
+    assert manifest["precision"] == cpu_build.recommended and manifest["target"]["name"] == "cpu"
+    assert Path(str(cpu_build.bundle) + ".tar.gz").is_file()
+
+
+def test_rerun_with_identical_inputs_reuses_every_stage(cpu_build, capsys):
+    again = build(request("cpu", cpu_build.out_dir))
+    assert again.stages and all(s["reused"] for s in again.stages)
+    assert "reused" in capsys.readouterr().err
+    assert again.rows == cpu_build.rows
+
+
+def test_changed_input_reruns_only_what_depends_on_it(cpu_build, tmp_path):
+    again = build(request("cpu", cpu_build.out_dir, method="minmax"))
+    state = {s["stage"]: s["reused"] for s in again.stages}
+    assert state["export onnx"] and state["FP32 reference (onnxruntime)"]
+    assert not state["INT8 Q/DQ (calibrate)"]
+
+
+def test_bundle_from_a_build_classifies_in_a_process_without_torch(cpu_build, tmp_path):
+    image = sorted((demo_digits_dir("val") / "3").iterdir())[0]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH, str(cpu_build.bundle) + ".tar.gz", str(image), "--json"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["results"]) == 1 and "TORCH_MODULES []" in proc.stderr
+
+
+def test_intel_cpu_build_runs_openvino_and_skips_what_the_cpu_lacks(tmp_path):
+    result = build(request("intel-cpu", tmp_path / "ov", precisions=["all"]))
+    built = {r["precision"] for r in result.rows}
+    assert {"fp32", "int8"} <= built
+    assert all(r["backend"] == "openvino" and r["execution_precision"] for r in result.rows)
+    for p in {"bf16", "fp16"} - built:
+        assert any(w.startswith(f"{p} skipped on this machine") for w in result.warnings)
+
+
+def test_jetson_build_without_tensorrt_writes_a_device_kit(tmp_path, capsys):
+    assert main(["build", "--target", "jetson", *SMALL, "--out", str(tmp_path / "j"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    kit = Path(result["kit"])
+    assert result["rows"] == [] and kit.name == "kit-jetson-orin"
+    kit_json = read_json(kit / "kit.json")
+    assert kit_json["precisions"] == ["fp32", "fp16", "int8"]  # jetson-orin's defaults, fp32 the reference
+    assert Path(str(kit) + ".tar.gz").is_file()
+
+
+def test_second_build_into_the_same_folder_is_refused(tmp_path):
+    out = tmp_path / "busy"
+    with exclusive(out):
+        with pytest.raises(EdgeresError, match="another edgeres build is writing"):
+            build(request("cpu", out))
+
+
+def test_interrupted_build_leaves_no_partial_artifact_and_resumes(tmp_path):
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "edgeres.cli", "build", "--target", "cpu", *SMALL, "--out",
+                             str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    record = out / RECORDS / "export onnx.json"
+    deadline = time.monotonic() + 300
+    while not record.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert record.exists(), "the build never finished its first stage"
+    leftovers = [p for p in out.rglob("*") if p.name.endswith(".tmp") or ".tmp" in p.name]
+    assert not leftovers
+    resumed = build(request("cpu", out))
+    state = {s["stage"]: s["reused"] for s in resumed.stages}
+    assert state["export onnx"] is True
+    assert (out / "report.json").is_file()
+
+
+@pytest.mark.parametrize("argv,message,code", [
+    (["build", "--target", "cpu", "--depth", "42"], "unsupported depth 42", 2),
+    (["build", "--target", "cpux", "--depth", "18"], "unknown target 'cpux'", 1),
+    (["build", "--target", "cpu", "--depth", "18", "--precision", "bf16"], "precision 'bf16' is not one of them", 2),
+    (["build", "--target", "cpu", "--depth", "18", "--calib", "/no/such/folder"], "does not exist", 1),
+])
+def test_build_mistakes_are_one_line(tmp_path, capsys, argv, message, code):
+    assert main([*argv, "--out", str(tmp_path / "x")]) == code
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
