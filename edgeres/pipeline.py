@@ -219,7 +219,7 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         needs_int8 = "int8" in precisions
         qdq_onnx = None
         if needs_int8 and _uses_qdq(target):
-            qdq_onnx = _quantize(stages, out, fp32_onnx, calib, val, req, budget)
+            qdq_onnx = _quantize(stages, out, target, fp32_onnx, calib, val, req, budget)
 
         kit_reason = _kit_reason(target)
         rows: list[dict[str, Any]] = []
@@ -282,30 +282,32 @@ def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any) -> dict[str
 
         runner = get_backend("onnxruntime").load(Artifact.load(fp32_onnx))
         logits, labels = collect_logits(runner, val, progress="FP32 reference")
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, logits=logits, **({"labels": labels} if labels is not None else {}))
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, logits=logits, **({"labels": labels} if labels is not None else {}))
         return {"path": str(path)}
 
     key = {"onnx": sha256_file(fp32_onnx), "val": val.fingerprint()}
     result = stages.run("FP32 reference (onnxruntime)", key, run, outputs=lambda r: [Path(r["path"])])
     with np.load(result["path"]) as data:
-        return {"logits": data["logits"], "labels": data["labels"] if "labels" in data else None}
+        return {"logits": data["logits"], "labels": data.get("labels", None)}
 
 
-def _quantize(stages: Stages, out: Path, fp32_onnx: Path, calib: Any, val: Any, req: BuildRequest,
+def _quantize(stages: Stages, out: Path, target: Target, fp32_onnx: Path, calib: Any, val: Any, req: BuildRequest,
               budget: float) -> Path:
-    path = out / "onnx" / "model.int8.onnx"
+    # ONNX Runtime fuses Q/DQ into its INT8 kernels only in its own placement; TensorRT
+    # (and OpenVINO) want TensorRT's, where residual Adds fuse into the convolutions.
+    placement = "onnxruntime" if target.backend == "onnxruntime" else "tensorrt"
+    path = out / "onnx" / f"model.int8.{placement}.onnx"
     use_budget = req.accuracy_budget is not None
 
     def run() -> dict[str, Any]:
         from edgeres.quantize import quantize_onnx
 
-        quantize_onnx(fp32_onnx, calib, path, method=req.method, keep_fp=req.keep_fp,
+        quantize_onnx(fp32_onnx, calib, path, method=req.method, keep_fp=req.keep_fp, placement=placement,
                       val=val if use_budget else None, accuracy_budget=budget if use_budget else None)
         return {"path": str(path)}
 
-    key = {"onnx": sha256_file(fp32_onnx), "calib": calib.fingerprint(), "method": req.method,
+    key = {"onnx": sha256_file(fp32_onnx), "calib": calib.fingerprint(), "method": req.method, "placement": placement,
            "keep_fp": req.keep_fp, "budget": budget if use_budget else None,
            "val": val.fingerprint() if use_budget else None}
     return Path(stages.run("INT8 Q/DQ (calibrate)", key, run, outputs=lambda r: [Path(r["path"])])["path"])

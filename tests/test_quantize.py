@@ -163,11 +163,11 @@ def test_onnxruntime_placement_runs_int8_kernels(fp32, calib, cache, tmp_path):
 
 
 def test_int8_agrees_with_fp32(trt_int8, fp32, calib):
-    from edgeres.quantize.sensitivity import OrtRunner
+    from edgeres.quantize.sensitivity import ort_runner
 
     x = calib.x[:16]
-    ref = OrtRunner(fp32)(x)
-    got = OrtRunner(trt_int8.path, qdq=True)(x)
+    ref = ort_runner(fp32)(x)
+    got = ort_runner(trt_int8.path, qdq=True)(x)
     cos = np.sum(ref * got, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1))
     assert cos.mean() > 0.98
 

@@ -19,7 +19,7 @@ if not all(hasattr(data, name) for name in ("ensure_demo_model", "demo_digits_di
     pytest.skip("edgeres.data has no demo model / digits set yet", allow_module_level=True)
 
 from edgeres.quantize import quantize_onnx
-from edgeres.quantize.sensitivity import OrtRunner
+from edgeres.quantize.sensitivity import ort_runner
 from edgeres.validate import collect_logits, compare
 
 AGREEMENT_MIN = 0.97
@@ -36,7 +36,7 @@ def demo(tmp_path_factory):
     export_resnet(int(meta["depth"]), out, weights=Path(model_dir) / "model.pth")
     calib = data.open_set(data.demo_digits_dir("train"), size=256, preprocess=data.DIGITS_PREPROCESS)
     val = data.open_set(data.demo_digits_dir("val"), preprocess=data.DIGITS_PREPROCESS, require_labels=True)
-    ref, labels = collect_logits(OrtRunner(out), val)
+    ref, labels = collect_logits(ort_runner(out), val)
     return out, calib, val, ref, labels, tmp_path_factory.mktemp("demo-cache")
 
 
@@ -47,7 +47,7 @@ def test_default_int8_keeps_accuracy_on_real_digits(demo, tmp_path, placement):
     fp32, calib, val, ref, labels, cache = demo
     art = quantize_onnx(fp32, calib, tmp_path / "int8", cache_dir=cache, placement=placement, log=None)
     assert art.metadata["method"] == "entropy"
-    logits, _ = collect_logits(OrtRunner(art.path, qdq=True), val)
+    logits, _ = collect_logits(ort_runner(art.path, qdq=True), val)
     acc = compare(logits, labels, ref)
     drop = 100 * (acc.reference_top1 - acc.top1)
     assert acc.agreement >= AGREEMENT_MIN, acc.to_dict()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +92,15 @@ class ORTRunner:
     """An ONNX Runtime session behind the Runner interface: NCHW float32 in, logits out."""
 
     def __init__(self, path: str | os.PathLike[str], *, precision: str = "fp32", label: str | None = None,
-                 **options: Any) -> None:
+                 disabled_optimizers: Sequence[str] = (), **options: Any) -> None:
+        """``disabled_optimizers``: ORT graph passes to skip; a Q/DQ graph made for ONNX Runtime's
+        INT8 kernels records them in its metadata (see ``edgeres.quantize.qdq``)."""
         ort = require("onnxruntime", "running ONNX models")
         self.options = check_options(options)
         self.path = Path(path)
         try:
             self.session = ort.InferenceSession(str(self.path), _session_options(ort, self.options),
-                                                providers=[PROVIDER])
+                                                providers=[PROVIDER], disabled_optimizers=list(disabled_optimizers))
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise EdgeresError(f"ONNX Runtime cannot load {self.path}: {first} (corrupt, truncated or not an ONNX "
@@ -118,6 +121,7 @@ class ORTRunner:
             "threads": threads if threads else f"default ({os.cpu_count()} logical CPUs visible)",
             "graph_optimization": self.options["graph_optimization"],
             "execution_mode": self.options["execution_mode"],
+            "disabled_optimizers": list(disabled_optimizers),
             "precision": precision,
             "input": {"name": self.input_name, "shape": self.input_shape},
             "fixed_batch": fixed,
@@ -274,7 +278,8 @@ class ONNXRuntimeBackend:
                 precision = graph_precision(path)
             except EdgeresError:
                 precision = "unknown"
-        return ORTRunner(path, precision=precision, label=artifact.path.name, **merged)
+        disabled = (artifact.metadata.get("onnxruntime") or {}).get("disabled_optimizers", [])
+        return ORTRunner(path, precision=precision, label=artifact.path.name, disabled_optimizers=disabled, **merged)
 
 
 BACKEND = ONNXRuntimeBackend()

@@ -176,7 +176,7 @@ def _metadata(fp32_onnx: Path, model_sha: str, shape: list, cal: Calibration, me
 def _analyse(fp32_onnx: Path, cal: Calibration, quantize: list[Layer], val: Any, placement: str,
              sensitivity: bool, budget: float | None, out_tmp: Path, out_dir: Path, threads: int | None,
              say: Callable[[str], None]) -> tuple[dict[str, Any], list[str]]:
-    from edgeres.quantize.sensitivity import Evaluator, OrtRunner, fit_budget, rank_layers
+    from edgeres.quantize.sensitivity import Evaluator, fit_budget, ort_runner, rank_layers
     from edgeres.validate import measure_latency
 
     evaluate = Evaluator(fp32_onnx, val, threads=threads)
@@ -206,7 +206,7 @@ def _analyse(fp32_onnx: Path, cal: Calibration, quantize: list[Layer], val: Any,
         for name, nodes in (("all_int8", all_layers), ("after_fallback", [n for n in all_layers if n not in kept_nodes])):
             path = Path(tmp) / f"{name}.onnx"
             write_qdq(fp32_onnx, cal.ranges, path, make_plan(model, nodes, "onnxruntime"))
-            r = measure_latency(OrtRunner(path, threads, qdq=True), shape, (1,), iterations=50, warmup=5)[0]
+            r = measure_latency(ort_runner(path, threads, qdq=True), shape, (1,), iterations=50, warmup=5)[0]
             lat[name] = {"p50_ms": round(r.p50_ms, 4), "mean_ms": round(r.mean_ms, 4)}
     lat["cost_ms"] = round(lat["after_fallback"]["p50_ms"] - lat["all_int8"]["p50_ms"], 4)
     lat["measured_on"] = "ONNX Runtime CPU INT8 kernels (onnxruntime placement of the same layers), batch 1"

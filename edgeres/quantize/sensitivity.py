@@ -20,32 +20,15 @@ from typing import Any
 import numpy as np
 
 from edgeres.errors import EdgeresError
-from edgeres.optional import require
 from edgeres.quantize.qdq import ORT_DISABLED_OPTIMIZERS, Layer, make_plan, write_qdq
 
 
-class OrtRunner:
-    """A minimal ONNX Runtime CPU runner for the quantizer's own evaluation loops."""
+def ort_runner(path: str | Path, threads: int | None = None, qdq: bool = False) -> Any:
+    """An ONNX Runtime runner for the quantizer's own loops; ``qdq`` graphs skip the CSE pass."""
+    from edgeres.backends.onnxruntime import ORTRunner
 
-    def __init__(self, path: str | Path, threads: int | None = None, qdq: bool = False) -> None:
-        ort = require("onnxruntime", "evaluating a quantized model")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        options.log_severity_level = 3
-        disabled = list(ORT_DISABLED_OPTIMIZERS) if qdq else []
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
-                                            disabled_optimizers=disabled)
-        inp = self.session.get_inputs()[0]
-        self.input = inp.name
-        self.info: dict[str, Any] = {"backend": "onnxruntime", "device": "CPU", "threads": threads,
-                                     "disabled_optimizers": disabled,
-                                     "timed": "host wall clock, inputs already on host"}
-        if isinstance(inp.shape[0], int) and inp.shape[0] > 0:
-            self.info["fixed_batch"] = inp.shape[0]
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input: batch})[0]
+    disabled = ORT_DISABLED_OPTIMIZERS if qdq else ()
+    return ORTRunner(path, precision="int8" if qdq else "fp32", disabled_optimizers=disabled, threads=threads or 0)
 
 
 @dataclass
@@ -71,7 +54,7 @@ class Evaluator:
         self.val = val
         self.batch_size = batch_size
         self.threads = threads
-        self.ref_logits, self.labels = collect_logits(OrtRunner(fp32_onnx, threads), val, batch_size)
+        self.ref_logits, self.labels = collect_logits(ort_runner(fp32_onnx, threads), val, batch_size)
         self.metric = "top1" if self.labels is not None else "agreement"
         self.ref_top1 = (float(np.mean(self.ref_logits.argmax(1) == self.labels))
                          if self.labels is not None else None)
@@ -79,7 +62,7 @@ class Evaluator:
     def __call__(self, onnx_path: Path) -> Evaluation:
         from edgeres.validate import collect_logits, compare
 
-        logits, _ = collect_logits(OrtRunner(onnx_path, self.threads, qdq=True), self.val, self.batch_size)
+        logits, _ = collect_logits(ort_runner(onnx_path, self.threads, qdq=True), self.val, self.batch_size)
         acc = compare(logits, self.labels, self.ref_logits)
         agreement = float(acc.agreement or 0.0)
         if self.labels is not None:
