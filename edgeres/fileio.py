@@ -66,3 +66,17 @@ def write_json_atomic(path: str | os.PathLike[str], value: Any) -> Path:
 def read_json(path: str | os.PathLike[str]) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def load_json(path: str | os.PathLike[str], what: str, fix: str = "") -> Any:
+    """``read_json`` for a file a user handed us: unreadable or damaged is an ``EdgeresError``
+    naming ``what`` it is, with ``fix`` (how to repair it) appended."""
+    from edgeres.errors import EdgeresError
+
+    hint = f"; {fix}" if fix else ""
+    try:
+        return read_json(path)
+    except OSError as exc:
+        raise EdgeresError(f"cannot read {what} {path}: {exc.strerror or exc}{hint}") from None
+    except ValueError as exc:
+        raise EdgeresError(f"{what} {path} is not valid JSON ({exc}){hint}") from None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from edgeres.errors import EdgeresError
-from edgeres.fileio import read_json, sha256_file, write_json_atomic
+from edgeres.fileio import load_json, sha256_file, write_json_atomic
 
 if TYPE_CHECKING:
     from edgeres.targets import Target
@@ -134,10 +134,7 @@ class Artifact:
         sidecar = cls.sidecar_of(path)
         if not sidecar.is_file():
             raise EdgeresError(f"artifact {path} has no metadata file {sidecar.name} beside it; rebuild it with edgeres")
-        try:
-            metadata = read_json(sidecar)
-        except ValueError as exc:
-            raise EdgeresError(f"metadata {sidecar} is not valid JSON ({exc}); rebuild the artifact") from None
+        metadata = load_json(sidecar, "metadata", "rebuild the artifact")
         files = [path.parent / name for name in metadata.get("files", [])]
         return cls(path=path, metadata=metadata, files=files)
 

@@ -7,7 +7,6 @@ Torch-free: onnxruntime and numpy at run time; ``build`` also reads the graph wi
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 from edgeres.backends.base import Artifact, Availability, BuildSpec
 from edgeres.errors import EdgeresError
 from edgeres.fileio import atomic_path, sha256_file
+from edgeres.hostinfo import cpu_name
 from edgeres.optional import require, version_of
 
 # [options] a target file may set for this backend (key -> type), checked by edgeres.targets
@@ -36,17 +36,6 @@ EXEC_MODES = {"sequential": "ORT_SEQUENTIAL", "parallel": "ORT_PARALLEL"}
 PROVIDER = "CPUExecutionProvider"
 PRECISIONS = ("fp32", "int8")
 TIMED = "host wall clock around session.run: numpy in, numpy out (inputs already in host memory)"
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "CPU"
 
 
 def check_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import io
 import json
 import os
 import shutil
-import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,8 +52,9 @@ from edgeres.backends.tensorrt_compat import (
     resolve_options,
     trtexec_command,
 )
+from edgeres.bundle.archive import safe_extract, write_tar_gz
 from edgeres.errors import EdgeresError
-from edgeres.fileio import atomic_path, read_json, sha256_file, write_json_atomic
+from edgeres.fileio import atomic_path, load_json, sha256_file, write_json_atomic
 from edgeres.validate import compare, measure_latency
 from edgeres.validate.metrics import run_batch
 
@@ -262,42 +263,22 @@ def write_kit(out: str | os.PathLike[str], *, target: Any, fp32_onnx: str | os.P
     tar_path = None
     if tarball:
         tar_path = out.with_name(out.name + ".tar.gz")
-        with atomic_path(tar_path) as tmp_tar, tarfile.open(tmp_tar, "w:gz") as tar:
-            tar.add(out, arcname=out.name)
+        write_tar_gz(out, tar_path)
     return KitResult(out, tar_path, manifest)
 
 
 # --- reading -----------------------------------------------------------------------------------
 
-def _safe_extract(tar_path: Path, dest: Path) -> Path:
-    """Extract a kit tarball into ``dest``; refuse absolute paths, '..', links and special files."""
-    with tarfile.open(tar_path, "r:*") as tar:
-        members = tar.getmembers()
-        tops = set()
-        for m in members:
-            name = m.name
-            if name.startswith(("/", "\\")) or ".." in Path(name).parts or os.path.isabs(name):
-                raise EdgeresError(f"kit {tar_path} contains an unsafe path {name!r}: refused")
-            if not (m.isfile() or m.isdir()):
-                raise EdgeresError(f"kit {tar_path} contains a link or special file {name!r}: refused")
-            tops.add(Path(name).parts[0])
-        if len(tops) != 1:
-            raise EdgeresError(f"kit {tar_path} should hold one top-level folder, found {sorted(tops)}")
-        root = dest / tops.pop()
-        with atomic_path(root) as tmp:
-            tmp.mkdir()
-            for m in members:
-                rel = Path(*Path(m.name).parts[1:]) if len(Path(m.name).parts) > 1 else Path()
-                target = tmp / rel
-                if m.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                src = tar.extractfile(m)
-                if src is None:
-                    raise EdgeresError(f"kit {tar_path}: cannot read {m.name}")
-                with src, open(target, "wb") as f:
-                    shutil.copyfileobj(src, f)
+def _extract(tar_path: Path, dest: Path) -> Path:
+    """Unpack a kit tarball (one top-level folder) into ``dest``, atomically and safely."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".edgeres-kit-", dir=dest) as tmp:
+        tops = list(safe_extract(tar_path, tmp).iterdir())
+        if len(tops) != 1 or not tops[0].is_dir():
+            raise EdgeresError(f"kit {tar_path} should hold one top-level folder, found {sorted(p.name for p in tops)}")
+        root = dest / tops[0].name
+        with atomic_path(root) as final:
+            os.replace(tops[0], final)
     return root
 
 
@@ -344,16 +325,13 @@ def load_kit(path: str | os.PathLike[str], extract_to: str | os.PathLike[str] | 
     """A kit from its directory or its ``.tar.gz`` (extracted beside it, or into ``extract_to``)."""
     path = Path(path)
     if path.is_file() and (path.name.endswith((".tar.gz", ".tgz", ".tar"))):
-        path = _safe_extract(path, Path(extract_to) if extract_to else path.parent)
+        path = _extract(path, Path(extract_to) if extract_to else path.parent)
     if not path.is_dir():
         raise EdgeresError(f"kit {path} does not exist (give the kit folder or its .tar.gz)")
     manifest_path = path / KIT_JSON
     if not manifest_path.is_file():
         raise EdgeresError(f"{path} is not an edgeres kit: it has no {KIT_JSON}")
-    try:
-        manifest = read_json(manifest_path)
-    except ValueError as exc:
-        raise EdgeresError(f"{manifest_path} is not valid JSON ({exc})") from None
+    manifest = load_json(manifest_path, "kit manifest", "copy the kit again")
     if manifest.get("schema") != KIT_SCHEMA:
         raise EdgeresError(f"{manifest_path} is not an edgeres kit manifest")
     version = manifest.get("schema_version")

@@ -23,7 +23,7 @@ from edgeres.bundle.archive import safe_extract
 from edgeres.bundle.manifest import MANIFEST, check_manifest, verify_files
 from edgeres.data.preprocess import PreprocessSpec
 from edgeres.errors import EdgeresError
-from edgeres.fileio import read_json
+from edgeres.fileio import load_json
 from edgeres.validate.metrics import run_batch
 
 if TYPE_CHECKING:
@@ -219,10 +219,7 @@ def _open_verified(root: Path, source: Path, target: str | Target | None, requir
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise EdgeresError(f"{where} is not an edgeres bundle: no {MANIFEST}")
-    try:
-        manifest = check_manifest(read_json(manifest_path), where)
-    except ValueError as exc:
-        raise EdgeresError(f"{where}: {MANIFEST} is not valid JSON ({exc}); the bundle is damaged") from None
+    manifest = check_manifest(load_json(manifest_path, f"{where}:", "the bundle is damaged"), where)
     verify_files(root, manifest, where)
     bundle = Bundle(root=root, manifest=manifest, source=source)
     if target is not None:

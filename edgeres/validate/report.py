@@ -31,7 +31,8 @@ from typing import Any, ClassVar
 
 from edgeres import __version__
 from edgeres.errors import EdgeresError
-from edgeres.fileio import atomic_path, read_json, write_json_atomic, write_text_atomic
+from edgeres.fileio import atomic_path, load_json, write_json_atomic, write_text_atomic
+from edgeres.hostinfo import cpu_name
 from edgeres.table import format_table
 
 SCHEMA = "edgeres.report"
@@ -222,17 +223,6 @@ def _markdown_table(headers: list[str], rows: list[tuple[str, ...]], align: str)
 
 # --- environment -----------------------------------------------------------------------------
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _board() -> str | None:
     """The board, on Jetson and other device-tree machines ('NVIDIA Jetson AGX Orin Developer Kit')."""
     try:
@@ -271,7 +261,7 @@ def environment() -> dict[str, Any]:
     if backends["tensorrt"] == "unknown":  # only the type stubs: a namespace package
         backends["tensorrt"] = None
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "gpu": _gpu_name(),
         "board": _board(),
@@ -591,10 +581,7 @@ def read_report(path: str | os.PathLike[str]) -> Report:
             raise EdgeresError(f"{path} has no {REPORT_JSON} or {KIT_REPORT_JSON}; is it a build or kit output folder?")
     if not p.is_file():
         raise EdgeresError(f"report {p} does not exist")
-    try:
-        data = read_json(p)
-    except ValueError as exc:
-        raise EdgeresError(f"{p} is not valid JSON ({exc})") from None
+    data = load_json(p, "report")
     if isinstance(data, dict) and data.get("schema") != SCHEMA and "rows" in data:
         data = _from_kit_report(data)  # a kit report brought back from a device
     return Report.from_dict(data, str(p))
