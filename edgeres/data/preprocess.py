@@ -84,12 +84,13 @@ class PreprocessSpec:
 
         image = ImageOps.exif_transpose(image)
         image = to_rgb(image)
-        resample = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}[self.interpolation]
+        modes = Image.Resampling
+        resample = {"bilinear": modes.BILINEAR, "bicubic": modes.BICUBIC, "nearest": modes.NEAREST}[self.interpolation]
         w, h = image.size
         scale = self.resize / min(w, h)
         new_w, new_h = max(self.crop, round(w * scale)), max(self.crop, round(h * scale))
         image = image.resize((new_w, new_h), resample)
-        left, top = int(round((new_w - self.crop) / 2.0)), int(round((new_h - self.crop) / 2.0))
+        left, top = round((new_w - self.crop) / 2.0), round((new_h - self.crop) / 2.0)
         image = image.crop((left, top, left + self.crop, top + self.crop))
         arr = np.asarray(image, dtype=np.float32) / 255.0
         if self.channel_order == "BGR":
@@ -101,15 +102,24 @@ class PreprocessSpec:
 
 
 def to_rgb(image: Any) -> Any:
-    """Any Pillow mode (L, P, RGBA, CMYK, I;16, ...) -> RGB; alpha composited on black."""
+    """Any Pillow mode (1, L, P, RGBA, LA, CMYK, YCbCr, I;16, I, F, ...) -> RGB; alpha composited on black.
+
+    16-bit images map 0..65535 to 0..255 (not clipped at 255, not stretched per image).
+    """
     from PIL import Image
 
     if image.mode == "RGB":
         return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if image.mode.startswith("I;16"):
+        # 16-bit grayscale: the full 0..65535 range maps to 0..255, whatever this image's content
         arr = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if arr.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(arr / peak * 255.0, 0, 255).astype(np.uint8), mode="L")
+        image = Image.fromarray(np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8))
+    elif image.mode in ("I", "F"):
+        # 32-bit int or float: no bit depth is recorded, so infer it from the values
+        arr = np.asarray(image, dtype=np.float64)
+        peak = float(arr.max()) if arr.size else 0.0
+        scale = 255.0 if (image.mode == "F" and peak <= 1.0) else (255.0 / 65535.0 if peak > 255 else 1.0)
+        image = Image.fromarray(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8))
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
