@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,9 +218,10 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         fp32_onnx = _export(stages, out, source)
         reference = _reference(stages, out, fp32_onnx, val)
         needs_int8 = "int8" in precisions
-        qdq_onnx = None
+        qdq_onnx, qdq_seconds = None, 0.0
         if needs_int8 and _uses_qdq(target):
-            qdq_onnx = _quantize(stages, out, target, fp32_onnx, calib, val, req, budget)
+            quantized = _quantize(stages, out, target, fp32_onnx, calib, val, req, budget)
+            qdq_onnx, qdq_seconds = Path(quantized["path"]), quantized["seconds"]
 
         kit_reason = _kit_reason(target)
         rows: list[dict[str, Any]] = []
@@ -231,10 +233,12 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         else:
             for precision in precisions:
                 graph = qdq_onnx if (precision == "int8" and qdq_onnx) else fp32_onnx
-                artifact = _backend_build(stages, out, target, precision, graph, calib, profile)
-                artifacts[precision] = artifact
-                rows.append(_validate(stages, target, precision, artifact, val, reference, source,
-                                      profile, req.bench_seconds, fidelity_only))
+                built = _backend_build(stages, out, target, precision, graph, calib, profile)
+                artifacts[precision] = Path(built["path"])
+                row = _validate(stages, target, precision, artifacts[precision], val, reference, source,
+                                profile, req.bench_seconds, fidelity_only)
+                seconds = built["build_seconds"] + (qdq_seconds if graph == qdq_onnx else 0.0)
+                rows.append({**row, "build_seconds": round(seconds, 2)})
         recommended = recommend(rows, budget, val.has_labels)
         report_dir = _report(out, target, source, rows, recommended, budget, warnings, kit_dir, kit_reason)
         bundle = None
@@ -265,7 +269,7 @@ def _export(stages: Stages, out: Path, source: ModelSource) -> Path:
         from edgeres.export import export_onnx
 
         export_onnx(build_model(source), path, input_size=source.input_size, preprocess=source.preprocess,
-                    checkpoint=source.weights)
+                    checkpoint=source.weights, classes=source.classes)
         return {"path": str(path), "sha256": sha256_file(path)}
 
     return Path(stages.run("export onnx", {"model": source.key(), "edgeres": __version__}, run,
@@ -293,7 +297,8 @@ def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any) -> dict[str
 
 
 def _quantize(stages: Stages, out: Path, target: Target, fp32_onnx: Path, calib: Any, val: Any, req: BuildRequest,
-              budget: float) -> Path:
+              budget: float) -> dict[str, Any]:
+    """The Q/DQ INT8 ONNX: {"path", "seconds"} (calibration and graph rewriting)."""
     # ONNX Runtime fuses Q/DQ into its INT8 kernels only in its own placement; TensorRT
     # (and OpenVINO) want TensorRT's, where residual Adds fuse into the convolutions.
     placement = "onnxruntime" if target.backend == "onnxruntime" else "tensorrt"
@@ -303,29 +308,31 @@ def _quantize(stages: Stages, out: Path, target: Target, fp32_onnx: Path, calib:
     def run() -> dict[str, Any]:
         from edgeres.quantize import quantize_onnx
 
+        start = time.perf_counter()
         quantize_onnx(fp32_onnx, calib, path, method=req.method, keep_fp=req.keep_fp, placement=placement,
                       val=val if use_budget else None, accuracy_budget=budget if use_budget else None)
-        return {"path": str(path)}
+        return {"path": str(path), "seconds": round(time.perf_counter() - start, 2)}
 
     key = {"onnx": sha256_file(fp32_onnx), "calib": calib.fingerprint(), "method": req.method, "placement": placement,
            "keep_fp": req.keep_fp, "budget": budget if use_budget else None,
            "val": val.fingerprint() if use_budget else None}
-    return Path(stages.run("INT8 Q/DQ (calibrate)", key, run, outputs=lambda r: [Path(r["path"])])["path"])
+    return stages.run("INT8 Q/DQ (calibrate)", key, run, outputs=lambda r: [Path(r["path"])])
 
 
 def _backend_build(stages: Stages, out: Path, target: Target, precision: str, graph: Path, calib: Any,
-                   profile: BatchProfile) -> Path:
+                   profile: BatchProfile) -> dict[str, Any]:
+    """The backend's artifact for one precision: {"path", "build_seconds"}."""
     where = out / target.name / precision
 
     def run() -> dict[str, Any]:
         spec = BuildSpec(target=target, precision=precision, out_dir=where, batch=profile, calibration=calib)
+        start = time.perf_counter()
         artifact = get_backend(target.backend).build(graph, spec)
-        return {"path": str(artifact.path), "build_seconds": artifact.metadata.get("build_seconds")}
+        return {"path": str(artifact.path), "build_seconds": round(time.perf_counter() - start, 2)}
 
     key = {"graph": sha256_file(graph), "target": target.to_dict() | {"source": None}, "precision": precision,
            "profile": str(profile), "calib": calib.fingerprint() if precision == "int8" else None}
-    result = stages.run(f"build {target.backend} {precision}", key, run, outputs=lambda r: [Path(r["path"])])
-    return Path(result["path"])
+    return stages.run(f"build {target.backend} {precision}", key, run, outputs=lambda r: [Path(r["path"])])
 
 
 def _validate(stages: Stages, target: Target, precision: str, artifact_path: Path, val: Any,
@@ -349,7 +356,7 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
             "top1": acc.top1, "top5": acc.top5, "top1_drop": acc.top1_drop, "agreement": acc.agreement,
             "cosine": acc.cosine, "p50_ms": b1.p50_ms, "p99_ms": b1.p99_ms, "batch": 1,
             "throughput": bmax.throughput, "size_bytes": sum(f.stat().st_size for f in [artifact.path, *artifact.files]),
-            "build_seconds": artifact.metadata.get("build_seconds"), "fidelity_only": fidelity_only,
+            "fidelity_only": fidelity_only,
             "device": info.get("device"), "timed": b1.timed, "threads": b1.threads,
             "extra": {"throughput_batch": bmax.batch_size, "latency": [r.to_dict() for r in latency],
                       "artifact": str(artifact.path), "n_images": acc.n},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extend
 EXEC_MODES = {"sequential": "ORT_SEQUENTIAL", "parallel": "ORT_PARALLEL"}
 PROVIDER = "CPUExecutionProvider"
 PRECISIONS = ("fp32", "int8")
+INT8_CONV_KERNELS = ("QLinearConv", "ConvInteger", "NhwcQLinearConv")
 TIMED = "host wall clock around session.run: numpy in, numpy out (inputs already in host memory)"
 
 
@@ -146,6 +148,27 @@ class ORTRunner:
             raise EdgeresError(f"ONNX Runtime failed on a batch of shape {_dims(list(batch.shape))}: {first}") from None
 
 
+def executed_precision(path: Path, options: dict[str, Any], disabled: Sequence[str], optimized: Path) -> dict[str, Any]:
+    """What ONNX Runtime really runs: a Q/DQ graph executes INT8 only where its optimizer fuses
+    ``DQ -> Conv -> Q`` into an INT8 kernel (QLinearConv, ConvInteger); elsewhere it simulates
+    quantization in float. Read from the graph as optimized here (written to ``optimized``)."""
+    import onnxruntime as ort
+
+    from edgeres.export.graph import load_onnx, op_counts
+
+    ort.InferenceSession(str(path), _session_options(ort, options, optimized), providers=[PROVIDER],
+                         disabled_optimizers=list(disabled))
+    ops = op_counts(load_onnx(optimized))
+    int8 = sum(ops.get(op, 0) for op in INT8_CONV_KERNELS)
+    convs = int8 + ops.get("Conv", 0) + ops.get("FusedConv", 0) + ops.get("NhwcFusedConv", 0)
+    fraction = int8 / convs if convs else 0.0
+    if not int8:
+        executed = "fp32" if not ops.get("DequantizeLinear") else "fp32 (simulated int8)"
+    else:
+        executed = "int8" if int8 == convs else f"int8 {fraction:.0%} of convs"
+    return {"execution_precision": executed, "int8_conv_fraction": round(fraction, 4)}
+
+
 class ONNXRuntimeBackend:
     name = "onnxruntime"
 
@@ -219,16 +242,18 @@ class ONNXRuntimeBackend:
         })
         del model
         spec.out_dir.mkdir(parents=True, exist_ok=True)
+        disabled = (metadata.get("onnxruntime") or {}).get("disabled_optimizers", [])
         with atomic_path(out) as tmp:
             shutil.copyfile(graph, tmp)
-        files: list[Path] = []
-        if optimized is not None:
-            import onnxruntime as ort
-
-            with atomic_path(optimized) as tmp:
-                ort.InferenceSession(str(out), _session_options(ort, options, tmp), providers=[PROVIDER])
-            files.append(optimized)
-            metadata["optimized_model"] = optimized.name
+        with tempfile.TemporaryDirectory(prefix="edgeres-ort-") as scratch:
+            as_optimized = Path(scratch) / "optimized.onnx"
+            metadata.update(executed_precision(out, options, disabled, as_optimized))
+            files: list[Path] = []
+            if optimized is not None:
+                with atomic_path(optimized) as tmp:
+                    shutil.copyfile(as_optimized, tmp)
+                files.append(optimized)
+                metadata["optimized_model"] = optimized.name
         return Artifact(path=out, metadata=metadata, files=files).save()
 
     @staticmethod
@@ -268,7 +293,10 @@ class ONNXRuntimeBackend:
             except EdgeresError:
                 precision = "unknown"
         disabled = (artifact.metadata.get("onnxruntime") or {}).get("disabled_optimizers", [])
-        return ORTRunner(path, precision=precision, label=artifact.path.name, disabled_optimizers=disabled, **merged)
+        runner = ORTRunner(path, precision=precision, label=artifact.path.name, disabled_optimizers=disabled, **merged)
+        if "execution_precision" in artifact.metadata:
+            runner.info["execution_precision"] = artifact.metadata["execution_precision"]
+        return runner
 
 
 BACKEND = ONNXRuntimeBackend()
