@@ -293,9 +293,94 @@ def _run_report(args: argparse.Namespace) -> int:
 # --- quantize -----------------------------------------------------------------------------------
 
 def _add_quantize(sub: argparse._SubParsersAction) -> None:
-    from edgeres.quantize.cli import add_parser, run
+    from edgeres.quantize.calibrate import DEFAULT_METHOD, METHODS
+    from edgeres.quantize.qdq import PLACEMENTS
 
-    add_parser(sub).set_defaults(handler=run)
+    p = sub.add_parser(
+        "quantize", help="INT8 post-training quantization of an ONNX model",
+        description="Calibrate an FP32 ONNX on your images and write an explicit symmetric Q/DQ INT8 ONNX "
+                    "(TensorRT explicit quantization; ONNX Runtime INT8 kernels with --placement onnxruntime).")
+    p.add_argument("model", metavar="MODEL.onnx", help="FP32 ONNX model (e.g. from edgeres export)")
+    p.add_argument("--calib", required=True, metavar="DIR|SPEC",
+                   help="calibration images: a folder, .npy/.npz, or a calibration spec name/path (e.g. demo)")
+    p.add_argument("--calib-size", type=int, default=512, metavar="N",
+                   help="calibration images to use (default 512; fewer if the set is smaller)")
+    p.add_argument("--seed", type=int, default=0, help="seed for selecting calibration images (default 0)")
+    p.add_argument("--batch-size", type=int, default=16, help="calibration batch size (default 16)")
+    p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
+                   help=f"calibration method (default {DEFAULT_METHOD}, TensorRT's default)")
+    p.add_argument("--percentile", type=float, default=99.99, help="percentile for --method percentile (99.99)")
+    p.add_argument("--keep-fp", default=None, metavar="LAYERS",
+                   help="comma-separated layers to keep in floating point, by torch module name or glob "
+                        "(conv1,fc,layer4.*); 'none' quantizes every layer. Default: the first conv and the "
+                        "last FC")
+    p.add_argument("--placement", choices=PLACEMENTS, default="tensorrt",
+                   help="Q/DQ form: tensorrt (default; Q/DQ on weighted-layer inputs and residual inputs) or "
+                        "onnxruntime (Q/DQ around every op, so ORT runs QLinearConv/QLinearAdd)")
+    p.add_argument("--val", default=None, metavar="DIR|SPEC", help="validation set for --sensitivity and "
+                   "--accuracy-budget (labeled for top-1, else agreement with FP32)")
+    p.add_argument("--val-size", type=int, default=None, metavar="N", help="validation images to use (all)")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="rank layers by the loss from quantizing each one alone (table + sensitivity.json)")
+    p.add_argument("--accuracy-budget", type=float, default=None, metavar="POINTS",
+                   help="return layers to FP, most sensitive first, until the top-1 (or agreement) loss is "
+                        "within POINTS (e.g. 0.3)")
+    p.add_argument("--cache-dir", default=None,
+                   help="calibration cache folder (default: $EDGERES_CACHE/calibration)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for evaluation")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (model.int8.onnx + .json)")
+    p.add_argument("--json", action="store_true", help="print the artifact metadata as JSON")
+    p.set_defaults(handler=_run_quantize)
+
+
+
+def _keep_fp(text: str | None) -> list[str] | None:
+    """--keep-fp: None = the default layers, 'none' = quantize every layer, else the names given."""
+    if text is None:
+        return None
+    if text.strip().lower() in ("none", ""):
+        return []
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _preprocess_of(model: Any) -> Any:
+    """The preprocessing the FP32 model was exported with (its sidecar), if recorded."""
+    from edgeres.backends.base import Artifact
+    from edgeres.data import PreprocessSpec
+    from edgeres.fileio import load_json
+
+    sidecar = Artifact.sidecar_of(model)
+    spec = load_json(sidecar, "metadata").get("preprocess") if sidecar.is_file() else None
+    return PreprocessSpec.from_dict(spec) if spec else None
+
+
+def _run_quantize(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edgeres.data import open_set
+    from edgeres.quantize import quantize_onnx
+
+    if args.calib_size < 1:
+        raise UsageError(f"--calib-size must be at least 1, got {args.calib_size}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if (args.sensitivity or args.accuracy_budget is not None) and not args.val:
+        raise UsageError("--sensitivity and --accuracy-budget need --val DIR|spec")
+    model = Path(args.model)
+    preprocess = _preprocess_of(model) if model.is_file() else None
+    calib = open_set(args.calib, size=args.calib_size, seed=args.seed, preprocess=preprocess)
+    val = open_set(args.val, size=args.val_size, preprocess=preprocess) if args.val else None
+    artifact = quantize_onnx(model, calib, args.out, method=args.method, percentile=args.percentile,
+                             keep_fp=_keep_fp(args.keep_fp), cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+                             batch_size=args.batch_size, placement=args.placement, val=val,
+                             sensitivity=args.sensitivity, accuracy_budget=args.accuracy_budget,
+                             threads=args.threads)
+    q = artifact.metadata["quantization"]
+    _emit(args, artifact.metadata | {"path": str(artifact.path)},
+          f"{artifact.path}  int8 ({q['quantized_layers']}/{q['layers']} layers, {q['placement']} placement, "
+          f"{q['method']}; FP: {', '.join(q['keep_fp']) or 'none'}; calibration "
+          f"{'cache hit' if q['calibration']['cache_hit'] else 'computed'})")
+    return 0
 
 
 # --- kit (device build kits for TensorRT targets) ---------------------------------------------
@@ -398,7 +483,8 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
                    help="points of top-1 (or of agreement without labels) INT8 may lose; layers fall back to FP "
                         "until it holds (default: the target's budget, used only to recommend a precision)")
     p.add_argument("--method", default="entropy", help="INT8 calibration method (default entropy)")
-    p.add_argument("--keep-fp", default=None, help="layers to keep in floating point, e.g. conv1,fc")
+    p.add_argument("--keep-fp", default=None, help="layers to keep in floating point, e.g. conv1,fc; 'none' "
+                   "quantizes every layer (default: the first conv and the last FC)")
     p.add_argument("--bench-seconds", type=float, default=2.0, help="time budget per latency measurement")
     p.add_argument("--targets-dir", default=None, help="extra folder of target TOML files")
     p.add_argument("--out", default=None, help="output folder (default: out/resnetDEPTH-TARGET)")
@@ -418,7 +504,7 @@ def _run_build(args: argparse.Namespace) -> int:
         num_classes=args.num_classes, input_size=args.input_size, precisions=_csv(args.precision),
         calib=args.calib, calib_size=args.calib_size, val=args.val, val_size=args.val_size,
         batch_profile=args.batch_profile, accuracy_budget=args.accuracy_budget, method=args.method,
-        keep_fp=_csv(args.keep_fp), bench_seconds=args.bench_seconds,
+        keep_fp=_keep_fp(args.keep_fp), bench_seconds=args.bench_seconds,
         targets_dir=Path(args.targets_dir) if args.targets_dir else None,
     )
     result = build(req)

@@ -35,3 +35,23 @@ def test_doctor_lists_every_backend(capsys):
     assert set(data) == {"onnxruntime", "openvino", "tensorrt"}
     assert data["onnxruntime"]["ok"] is True
     assert data["tensorrt"]["ok"] is False and data["tensorrt"]["reason"]
+
+
+def test_device_side_commands_need_only_numpy():
+    """`edgeres kit build` and bundles run on a Jetson with TensorRT and numpy, nothing else."""
+    import subprocess
+    import sys
+
+    code = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'onnxruntime', 'openvino', 'nncf', 'onnx', 'PIL', 'matplotlib'):
+            raise ImportError(name + ' is not on this device')
+sys.meta_path.insert(0, Block())
+from edgeres.cli import build_parser
+build_parser().parse_args(['kit', 'build', 'kit-jetson-orin'])
+import edgeres.bundle.kit, edgeres.bundle.runtime, edgeres.validate
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
