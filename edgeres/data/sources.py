@@ -19,10 +19,10 @@ from edgeres.data.preprocess import PreprocessSpec
 from edgeres.data.sets import ArraySet, FolderSet, ImageSet
 from edgeres.errors import EdgeresError
 
-try:
+try:  # Python 3.11+
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    tomllib = None  # type: ignore[assignment]
+except ImportError:  # pragma: no cover - Python 3.10 (tomli is a dependency there)
+    import tomli as tomllib  # type: ignore[no-redef]
 
 CACHE_ENV = "EDGERES_CACHE"
 SPECS_ENV = "EDGERES_CALIBRATION_DIR"
@@ -49,17 +49,12 @@ def cache_dir() -> Path:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    global tomllib
-    if tomllib is None:
-        from edgeres.optional import require
-
-        tomllib = require("tomli", "reading TOML on Python 3.10")
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except OSError as exc:
         raise EdgeresError(f"cannot read calibration spec {path}: {exc.strerror or exc}") from None
-    except Exception as exc:  # noqa: BLE001 - tomllib.TOMLDecodeError and friends
+    except tomllib.TOMLDecodeError as exc:
         raise EdgeresError(f"calibration spec {path} is not valid TOML: {exc}") from None
 
 
