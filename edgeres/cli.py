@@ -18,7 +18,8 @@ from edgeres.errors import EdgeresError, UsageError
 from edgeres.table import format_table
 
 
-def _positive_int(text: str) -> int:
+def _integer(text: str) -> int:
+    """An integer; its range is checked where the value is used, with a message that says why."""
     try:
         return int(text)
     except ValueError:
@@ -26,11 +27,11 @@ def _positive_int(text: str) -> int:
 
 
 def _add_model_args(p: argparse.ArgumentParser, depth_required: bool = True) -> None:
-    p.add_argument("--depth", type=_positive_int, required=depth_required, default=None if depth_required else 50,
+    p.add_argument("--depth", type=_integer, required=depth_required, default=None if depth_required else 50,
                    help="ResNet depth: 18, 34, 50, 101 or 152")
-    p.add_argument("--num-classes", type=_positive_int, default=1000, help="classes of the final layer (default 1000)")
-    p.add_argument("--input-size", type=_positive_int, default=224, help="square input resolution (default 224, >= 32)")
-    p.add_argument("--in-channels", type=_positive_int, default=3, help="input channels (default 3)")
+    p.add_argument("--num-classes", type=_integer, default=1000, help="classes of the final layer (default 1000)")
+    p.add_argument("--input-size", type=_integer, default=224, help="square input resolution (default 224, >= 32)")
+    p.add_argument("--in-channels", type=_integer, default=3, help="input channels (default 3)")
     p.add_argument("--shortcut", choices=["projection", "zeropad"], default="projection",
                    help="shortcut where shapes change: 1x1 projection (torchvision) or the paper's zero padding")
 
@@ -101,7 +102,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(num_classes=None, input_size=None)
     p.add_argument("--weights", default=None, help="checkpoint (.pth, torchvision layout; default: random weights)")
     p.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
-    p.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default 17; the dynamo exporter needs 18+)")
+    p.add_argument("--opset", type=_integer, default=17, help="ONNX opset (default 17; the dynamo exporter needs 18+)")
     p.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript",
                    help="PyTorch exporter (default torchscript: see the README)")
     p.add_argument("--out", required=True, help="output folder (receives model.onnx and model.onnx.json) or .onnx path")
@@ -145,10 +146,10 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", required=True, help="image folder (ImageNet layout or flat), .npy/.npz file, or a "
                    "calibration spec name or .toml path")
     p.add_argument("--reference", default=None, help="the FP32 artifact to compare with on the same inputs")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="images per batch (default 32)")
-    p.add_argument("--limit", type=_positive_int, default=None, help="use this many images (a seeded sample)")
+    p.add_argument("--batch-size", type=_integer, default=32, help="images per batch (default 32)")
+    p.add_argument("--limit", type=_integer, default=None, help="use this many images (a seeded sample)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
-    p.add_argument("--threads", type=_positive_int, default=None, help="inference threads (default: backend's)")
+    p.add_argument("--threads", type=_integer, default=None, help="inference threads (default: backend's)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_run_validate)
 
@@ -176,10 +177,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, ...)")
     p.add_argument("--batch", default=None, help="comma-separated batch sizes, e.g. 1,8 (default 1)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--iterations", type=_positive_int, default=None, help="timed runs per batch size (default 50)")
+    budget.add_argument("--iterations", type=_integer, default=None, help="timed runs per batch size (default 50)")
     budget.add_argument("--seconds", type=float, default=None, help="time budget per batch size instead of a count")
     p.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
-    p.add_argument("--threads", type=_positive_int, default=None, help="inference threads (default: backend's)")
+    p.add_argument("--threads", type=_integer, default=None, help="inference threads (default: backend's)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_run_bench)
 
@@ -395,8 +396,8 @@ def _add_kit(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated subset of the kit's precisions (default: all of them)")
     b.add_argument("--out", default=None, help="where engines and kit-report.json go (default: KIT/engines)")
     b.add_argument("--batch-sizes", default=None, help="batch sizes to time, e.g. 1,8 (default: 1, opt and max)")
-    b.add_argument("--iterations", type=_positive_int, default=100, help="timed runs per batch size (default 100)")
-    b.add_argument("--warmup", type=_positive_int, default=10, help="untimed runs first (default 10)")
+    b.add_argument("--iterations", type=_integer, default=100, help="timed runs per batch size (default 100)")
+    b.add_argument("--warmup", type=_integer, default=10, help="untimed runs first (default 10)")
     b.add_argument("--dla-core", type=int, default=None, help="DLA core for fp16/int8 engines; -1 = GPU only")
     b.add_argument("--typed-mode", choices=["auto", "strong", "weak"], default=None,
                    help="strongly or weakly typed build (default: auto, by the TensorRT version)")
@@ -463,26 +464,27 @@ def _csv(text: str | None) -> list[str] | None:
 def _add_build(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="model -> ONNX -> INT8 -> engines (or a device kit) -> report -> bundle")
     p.add_argument("--target", required=True, help="target name, alias or TOML file (see: edgeres targets)")
-    p.add_argument("--depth", type=_positive_int, required=True, help="ResNet depth: 18, 34, 50, 101 or 152")
+    p.add_argument("--depth", type=_integer, required=True, help="ResNet depth: 18, 34, 50, 101 or 152")
     p.add_argument("--weights", default=None,
                    help="checkpoint (.pth, torchvision layout) or a trained-model folder with model.pth + model.json;"
                         " default: random weights (fidelity-only numbers)")
-    p.add_argument("--num-classes", type=_positive_int, default=None,
+    p.add_argument("--num-classes", type=_integer, default=None,
                    help="classes (default: from the checkpoint, else 1000)")
-    p.add_argument("--input-size", type=_positive_int, default=None,
+    p.add_argument("--input-size", type=_integer, default=None,
                    help="square input resolution (default: the model's, else 224)")
     p.add_argument("--precision", default=None,
                    help="comma-separated precisions, or 'all' (default: the target's defaults); fp32 is always "
                         "built as the reference")
     p.add_argument("--calib", default=None, help="calibration images: folder, .npy/.npz, or spec name/path")
-    p.add_argument("--calib-size", type=_positive_int, default=None, help="calibration images to use")
+    p.add_argument("--calib-size", type=_integer, default=None, help="calibration images to use")
     p.add_argument("--val", default=None, help="validation images (labeled for top-1): folder, .npy/.npz, spec")
-    p.add_argument("--val-size", type=_positive_int, default=None, help="validation images to use")
+    p.add_argument("--val-size", type=_integer, default=None, help="validation images to use")
     p.add_argument("--batch-profile", default=None, help="MIN:OPT:MAX batch (default: the target's)")
     p.add_argument("--accuracy-budget", type=float, default=None,
                    help="points of top-1 (or of agreement without labels) INT8 may lose; layers fall back to FP "
                         "until it holds (default: the target's budget, used only to recommend a precision)")
-    p.add_argument("--method", default="entropy", help="INT8 calibration method (default entropy)")
+    p.add_argument("--method", default=None, choices=["entropy", "minmax", "percentile", "mse"],
+                   help="calibration method of the Q/DQ INT8 ONNX (default entropy; cpu and TensorRT targets)")
     p.add_argument("--keep-fp", default=None, help="layers to keep in floating point, e.g. conv1,fc; 'none' "
                    "quantizes every layer (default: the first conv and the last FC)")
     p.add_argument("--bench-seconds", type=float, default=2.0, help="time budget per latency measurement")
@@ -495,12 +497,12 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
 def _run_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from edgeres.pipeline import BuildRequest, build, default_out_dir
+    from edgeres.pipeline import BuildRequest, build
     from edgeres.validate.report import summary_table
 
     req = BuildRequest(
         target=args.target, depth=args.depth, weights=Path(args.weights) if args.weights else None,
-        out_dir=Path(args.out) if args.out else default_out_dir(args.target, args.depth),
+        out_dir=Path(args.out) if args.out else None,
         num_classes=args.num_classes, input_size=args.input_size, precisions=_csv(args.precision),
         calib=args.calib, calib_size=args.calib_size, val=args.val, val_size=args.val_size,
         batch_profile=args.batch_profile, accuracy_budget=args.accuracy_budget, method=args.method,
@@ -550,6 +552,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeresError as exc:
         print(f"edgeres {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+    except OSError as exc:  # the filesystem said no: a path that is a file, no permission, disk full
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"edgeres {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"edgeres {args.command}: interrupted; no partial artifact was kept", file=sys.stderr)
         return 130

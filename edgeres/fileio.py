@@ -49,6 +49,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_replaceable(folder: Path, marker: str, what: str) -> None:
+    """Refuse to replace an existing folder that is not an edgeres ``what`` (it lacks ``marker``):
+    ``atomic_path`` replaces whole folders, and a user's own files must never go with them."""
+    from edgeres.errors import EdgeresError
+
+    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not (folder / marker).is_file())):
+        raise EdgeresError(f"{folder} exists and is not an edgeres {what}: choose another output folder, "
+                           "or remove it yourself")
+
+
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -75,8 +85,11 @@ def load_json(path: str | os.PathLike[str], what: str, fix: str = "") -> Any:
 
     hint = f"; {fix}" if fix else ""
     try:
-        return read_json(path)
+        value = read_json(path)
     except OSError as exc:
         raise EdgeresError(f"cannot read {what} {path}: {exc.strerror or exc}{hint}") from None
     except ValueError as exc:
         raise EdgeresError(f"{what} {path} is not valid JSON ({exc}){hint}") from None
+    if not isinstance(value, dict):
+        raise EdgeresError(f"{what} {path} holds a JSON {type(value).__name__}, not an object{hint}")
+    return value

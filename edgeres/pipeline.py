@@ -26,7 +26,8 @@ from edgeres.stages import StageLog, Stages, exclusive
 from edgeres.targets import Target, get_target
 
 FP32 = "fp32"
-DEFAULT_CALIBRATION = "photos"  # shipped photographs: real images for any ImageNet-shaped model
+DEFAULT_CALIBRATION = "demo:photos"  # shipped photographs: real images for any ImageNet-shaped model
+DEFAULT_METHOD = "entropy"
 SLICE_SIZE = 256
 
 
@@ -36,7 +37,7 @@ class BuildRequest:
 
     target: str
     depth: int
-    out_dir: Path
+    out_dir: Path | None = None  # default: out/resnetDEPTH-TARGET
     weights: Path | None = None
     num_classes: int | None = None
     input_size: int | None = None
@@ -47,7 +48,7 @@ class BuildRequest:
     val_size: int | None = None
     batch_profile: str | None = None
     accuracy_budget: float | None = None
-    method: str = "entropy"
+    method: str | None = None
     keep_fp: list[str] | None = None
     bench_seconds: float = 2.0
     targets_dir: Path | None = None
@@ -71,7 +72,7 @@ class ModelSource:
 
     def key(self) -> dict[str, Any]:
         return {"depth": self.depth, "num_classes": self.num_classes, "input_size": self.input_size,
-                "weights_sha256": self.weights_sha256, "preprocess": self.preprocess.to_dict()}
+                "weights_sha256": self.weights_sha256, "preprocess": self.preprocess.to_dict(), "classes": self.classes}
 
     def describe(self) -> dict[str, Any]:
         return {**self.key(), "weights": str(self.weights) if self.weights else "random (seed 0)",
@@ -119,8 +120,8 @@ def resolve_model(req: BuildRequest) -> ModelSource:
             info = read_model_info(weights.parent)
             if info.get("depth") not in (None, req.depth):
                 raise UsageError(f"{weights} is a ResNet-{info['depth']}, but --depth {req.depth} was given")
-    num_classes = req.num_classes or info.get("num_classes") or _classes_in_checkpoint(weights) or 1000
-    input_size = req.input_size or info.get("input_size") or 224
+    num_classes = _first(req.num_classes, info.get("num_classes"), _classes_in_checkpoint(weights), 1000)
+    input_size = _first(req.input_size, info.get("input_size"), 224)
     check_num_classes(num_classes)
     check_input_size(input_size)
     if "preprocess" in info and (req.input_size is None or req.input_size == info.get("input_size")):
@@ -130,6 +131,11 @@ def resolve_model(req: BuildRequest) -> ModelSource:
     return ModelSource(depth=req.depth, num_classes=int(num_classes), input_size=int(input_size),
                        preprocess=preprocess, weights=weights,
                        weights_sha256=sha256_file(weights) if weights else None, classes=info.get("classes"))
+
+
+def _first(*values: Any) -> Any:
+    """The first value that was given (0 counts as given: it is an error, not a default)."""
+    return next(v for v in values if v is not None)
 
 
 def _classes_in_checkpoint(weights: Path | None) -> int | None:
@@ -188,12 +194,13 @@ def build_model(source: ModelSource) -> Any:
 def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
     """Run the whole build into ``req.out_dir``; see the module docstring."""
     target = get_target(req.target, req.targets_dir)
+    check_request(req, target)
     precisions, skipped = resolve_precisions(target, req.precisions)
     profile = BatchProfile.parse(req.batch_profile) if req.batch_profile else target.batch_profile
     budget = req.accuracy_budget if req.accuracy_budget is not None else target.accuracy_budget
     source = resolve_model(req)
     log = log or StageLog()
-    out = Path(req.out_dir)
+    out = Path(req.out_dir) if req.out_dir else default_out_dir(target.name, req.depth)
     warnings: list[str] = []
 
     def warn(text: str) -> None:
@@ -233,13 +240,15 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         else:
             for precision in precisions:
                 graph = qdq_onnx if (precision == "int8" and qdq_onnx) else fp32_onnx
-                built = _backend_build(stages, out, target, precision, graph, calib, profile)
+                in_backend_int8 = precision == "int8" and graph == fp32_onnx
+                control = (val, req.accuracy_budget) if in_backend_int8 and req.accuracy_budget is not None else None
+                built = _backend_build(stages, out, target, precision, graph, calib, profile, control)
                 artifacts[precision] = Path(built["path"])
                 row = _validate(stages, target, precision, artifacts[precision], val, reference, source,
                                 profile, req.bench_seconds, fidelity_only)
                 seconds = built["build_seconds"] + (qdq_seconds if graph == qdq_onnx else 0.0)
                 rows.append({**row, "build_seconds": round(seconds, 2)})
-        recommended = recommend(rows, budget, val.has_labels)
+        recommended = recommend(rows, budget, labeled=not fidelity_only)
         report_dir = _report(out, target, source, rows, recommended, budget, warnings, kit_dir, kit_reason)
         bundle = None
         if recommended and recommended in artifacts:
@@ -248,10 +257,32 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
                        bundle=bundle, kit=kit_dir, recommended=recommended, warnings=warnings)
 
 
+def check_request(req: BuildRequest, target: Target) -> None:
+    """Refuse what would otherwise fail (or be ignored) after minutes of work."""
+    if req.bench_seconds <= 0:
+        raise UsageError(f"--bench-seconds must be positive, got {req.bench_seconds}")
+    if req.accuracy_budget is not None and req.accuracy_budget < 0:
+        raise UsageError(f"--accuracy-budget is the points of accuracy INT8 may lose: >= 0, got {req.accuracy_budget}")
+    for flag, value in (("--calib-size", req.calib_size), ("--val-size", req.val_size)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+    if req.val_size is not None and req.val is None:
+        raise UsageError("--val-size needs --val (the validation images to draw from)")
+    if not _uses_qdq(target) and (req.method is not None or req.keep_fp is not None):
+        raise UsageError(f"--method and --keep-fp shape the Q/DQ INT8 ONNX; target {target.name} calibrates INT8 "
+                         f"with {target.backend}'s own quantizer (NNCF). Use --accuracy-budget to trade accuracy, "
+                         f"or set int8_source = \"qdq-onnx\" in the target's [options] to build from the Q/DQ ONNX")
+
+
 def _uses_qdq(target: Target) -> bool:
     """ONNX Runtime and TensorRT build INT8 from the Q/DQ ONNX; OpenVINO calibrates with NNCF
     unless its target asks for the Q/DQ path."""
     return target.backend in ("onnxruntime", "tensorrt") or target.options.get("int8_source") == "qdq-onnx"
+
+
+def _target_key(target: Target) -> dict[str, Any]:
+    """Everything about a target that changes what is built or measured (not where its file lies)."""
+    return target.to_dict() | {"source": None}
 
 
 def _kit_reason(target: Target) -> str | None:
@@ -304,34 +335,42 @@ def _quantize(stages: Stages, out: Path, target: Target, fp32_onnx: Path, calib:
     placement = "onnxruntime" if target.backend == "onnxruntime" else "tensorrt"
     path = out / "onnx" / f"model.int8.{placement}.onnx"
     use_budget = req.accuracy_budget is not None
+    method = req.method or DEFAULT_METHOD
 
     def run() -> dict[str, Any]:
         from edgeres.quantize import quantize_onnx
 
         start = time.perf_counter()
-        quantize_onnx(fp32_onnx, calib, path, method=req.method, keep_fp=req.keep_fp, placement=placement,
+        quantize_onnx(fp32_onnx, calib, path, method=method, keep_fp=req.keep_fp, placement=placement,
                       val=val if use_budget else None, accuracy_budget=budget if use_budget else None)
         return {"path": str(path), "seconds": round(time.perf_counter() - start, 2)}
 
-    key = {"onnx": sha256_file(fp32_onnx), "calib": calib.fingerprint(), "method": req.method, "placement": placement,
+    key = {"onnx": sha256_file(fp32_onnx), "calib": calib.fingerprint(), "method": method, "placement": placement,
            "keep_fp": req.keep_fp, "budget": budget if use_budget else None,
            "val": val.fingerprint() if use_budget else None}
     return stages.run("INT8 Q/DQ (calibrate)", key, run, outputs=lambda r: [Path(r["path"])])
 
 
 def _backend_build(stages: Stages, out: Path, target: Target, precision: str, graph: Path, calib: Any,
-                   profile: BatchProfile) -> dict[str, Any]:
-    """The backend's artifact for one precision: {"path", "build_seconds"}."""
+                   profile: BatchProfile, control: tuple[Any, float] | None) -> dict[str, Any]:
+    """The backend's artifact for one precision: {"path", "build_seconds"}.
+
+    ``control`` (validation set, accuracy budget) goes to an INT8 build that calibrates in the
+    backend itself (OpenVINO's NNCF), for its accuracy-controlled quantization.
+    """
     where = out / target.name / precision
+    options = {"validation": control[0], "accuracy_budget": control[1]} if control else {}
 
     def run() -> dict[str, Any]:
-        spec = BuildSpec(target=target, precision=precision, out_dir=where, batch=profile, calibration=calib)
+        spec = BuildSpec(target=target, precision=precision, out_dir=where, batch=profile, calibration=calib,
+                         options=options)
         start = time.perf_counter()
         artifact = get_backend(target.backend).build(graph, spec)
         return {"path": str(artifact.path), "build_seconds": round(time.perf_counter() - start, 2)}
 
-    key = {"graph": sha256_file(graph), "target": target.to_dict() | {"source": None}, "precision": precision,
-           "profile": str(profile), "calib": calib.fingerprint() if precision == "int8" else None}
+    key = {"graph": sha256_file(graph), "target": _target_key(target), "precision": precision,
+           "profile": str(profile), "calib": calib.fingerprint() if precision == "int8" else None,
+           "accuracy_control": {"val": control[0].fingerprint(), "budget": control[1]} if control else None}
     return stages.run(f"build {target.backend} {precision}", key, run, outputs=lambda r: [Path(r["path"])])
 
 
@@ -362,8 +401,8 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
                       "artifact": str(artifact.path), "n_images": acc.n},
         }
 
-    key = {"artifact": sha256_file(artifact_path), "val": val.fingerprint(), "seconds": bench_seconds,
-           "profile": str(profile)}
+    key = {"artifact": sha256_file(artifact_path), "target": _target_key(target), "val": val.fingerprint(),
+           "seconds": bench_seconds, "profile": str(profile), "model": source.key(), "fidelity_only": fidelity_only}
     return stages.run(f"validate + bench {precision}", key, run)
 
 
@@ -399,7 +438,7 @@ def _kit(stages: Stages, out: Path, target: Target, precisions: list[str], fp32_
         return {"path": str(where)}
 
     key = {"fp32": sha256_file(fp32_onnx), "qdq": sha256_file(qdq_onnx) if qdq_onnx else None,
-           "target": target.to_dict() | {"source": None}, "precisions": precisions, "val": val.fingerprint(),
+           "target": _target_key(target), "precisions": precisions, "val": val.fingerprint(), "model": source.key(),
            "profile": str(profile)}
     return Path(stages.run(f"device kit {target.name}", key, run, outputs=lambda r: [Path(r["path"])])["path"])
 
@@ -451,7 +490,8 @@ def _bundle(stages: Stages, out: Path, target: Target, artifact_path: Path, sour
                     preprocess=source.preprocess, labels=source.classes, metrics=metrics)
         return {"path": str(where)}
 
-    key = {"artifact": sha256_file(artifact_path), "metrics": metrics, "model": source.key()}
+    key = {"artifact": sha256_file(artifact_path), "target": _target_key(target), "metrics": metrics,
+           "model": source.key()}
     return Path(stages.run(f"bundle ({precision})", key, run, outputs=lambda r: [Path(r["path"])])["path"])
 
 

@@ -20,7 +20,7 @@ class Progress:
         self.tty = self.stream.isatty()
         self._next_plain = 0.25
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Progress:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -126,7 +126,32 @@ def test_interrupted_build_leaves_no_partial_artifact_and_resumes(tmp_path):
     assert (out / "report.json").is_file()
 
 
+def test_changed_target_option_remeasures_and_rebundles(cpu_build, tmp_path):
+    text = (ROOT / "targets" / "cpu.toml").read_text()
+    custom = tmp_path / "targets"
+    custom.mkdir()
+    assert "threads = 0 " in text
+    (custom / "cpu.toml").write_text(text.replace("threads = 0 ", "threads = 1 "))
+    again = build(request("cpu", cpu_build.out_dir, targets_dir=custom))
+    state = {s["stage"]: s["reused"] for s in again.stages}
+    assert state["export onnx"] and not state["build onnxruntime fp32"]
+    assert not state["validate + bench fp32"] and not state[f"bundle ({again.recommended})"]
+
+
+def test_recommendation_reads_agreement_when_top1_means_nothing():
+    from edgeres.pipeline import recommend
+
+    rows = [{"precision": "fp32", "p50_ms": 2.0, "top1_drop": 0.0, "agreement": 1.0},
+            {"precision": "int8", "p50_ms": 1.0, "top1_drop": 0.0, "agreement": 0.93}]
+    assert recommend(rows, budget=0.5, labeled=True) == "int8"
+    assert recommend(rows, budget=0.5, labeled=False) == "fp32"  # random weights: 7 points of agreement lost
+
+
 @pytest.mark.parametrize("argv,message,code", [
+    (["build", "--target", "intel-cpu", "--depth", "18", "--method", "minmax"], "calibrates INT8", 2),
+    (["build", "--target", "cpu", "--depth", "18", "--val-size", "10"], "--val-size needs --val", 2),
+    (["build", "--target", "cpu", "--depth", "18", "--num-classes", "0"], "class count", 2),
+    (["build", "--target", "cpu", "--depth", "18", "--bench-seconds", "0"], "--bench-seconds must be positive", 2),
     (["build", "--target", "cpu", "--depth", "42"], "unsupported depth 42", 2),
     (["build", "--target", "cpux", "--depth", "18"], "unknown target 'cpux'", 1),
     (["build", "--target", "cpu", "--depth", "18", "--precision", "bf16"], "precision 'bf16' is not one of them", 2),

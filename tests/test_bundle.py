@@ -300,3 +300,12 @@ def test_package_cli_errors(tmp_path, capsys, argv, message):
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bundle_never_replaces_a_folder_of_the_users_files(tmp_path, target):
+    mine = tmp_path / "mine"
+    (mine / "important").mkdir(parents=True)
+    (mine / "important" / "keep.txt").write_text("mine")
+    with pytest.raises(EdgeresError, match="is not an edgeres bundle"):
+        make_bundle(tiny_artifact(tmp_path / "build"), mine, target=target, model_info={}, preprocess=PREPROCESS)
+    assert (mine / "important" / "keep.txt").read_text() == "mine"

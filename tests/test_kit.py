@@ -290,3 +290,17 @@ def test_kit_build_refuses_int8_on_maxwell_device(tmp_path, models, fake_device)
         build_kit(res.path, precisions=["int8"])
     with pytest.raises(EdgeresError, match="kit was written for fp16, int8, not fp32"):
         build_kit(res.path, precisions=["fp32"])
+
+
+def test_unpacking_a_kit_again_keeps_engines_built_in_it(tmp_path, models):
+    res = _write(tmp_path, models)
+    dest = tmp_path / "device"
+    kit = load_kit(res.tarball, extract_to=dest)
+    engine = kit.root / "engines" / "model_fp16.engine"
+    engine.parent.mkdir()
+    engine.write_bytes(b"built on the device")
+    again = load_kit(res.tarball, extract_to=dest)
+    assert again.root == kit.root and engine.read_bytes() == b"built on the device"
+    (kit.root / "kit.json").write_text("{}")  # another kit under the same name
+    with pytest.raises(EdgeresError, match="already exists and is not the kit"):
+        load_kit(res.tarball, extract_to=dest)

@@ -176,3 +176,12 @@ def test_checkpoint_that_is_not_a_state_dict(tmp_path):
 def test_bad_model_arguments_raise_usage_errors(kwargs, message):
     with pytest.raises(UsageError, match=message):
         ResNet(**kwargs)
+
+
+def test_corrupt_checkpoint_message_never_suggests_unpickling(tmp_path):
+    import argparse
+
+    torch.save(argparse.Namespace(weights=torch.zeros(1)), tmp_path / "pickled.pth")  # a pickled object
+    with pytest.raises(EdgeresError) as info:
+        load_checkpoint(ResNet(18), tmp_path / "pickled.pth")
+    assert "weights_only=False" not in str(info.value) and "never loads pickled objects" in str(info.value)

@@ -54,7 +54,7 @@ from edgeres.backends.tensorrt_compat import (
 )
 from edgeres.bundle.archive import safe_extract, write_tar_gz
 from edgeres.errors import EdgeresError
-from edgeres.fileio import atomic_path, load_json, sha256_file, write_json_atomic
+from edgeres.fileio import atomic_path, check_replaceable, load_json, sha256_file, write_json_atomic
 from edgeres.validate import compare, measure_latency
 from edgeres.validate.metrics import run_batch
 
@@ -217,6 +217,7 @@ def write_kit(out: str | os.PathLike[str], *, target: Any, fp32_onnx: str | os.P
                            f"{spec['name']} expects {expected}")
     pre = preprocess.to_dict() if hasattr(preprocess, "to_dict") else dict(preprocess)
     target_dict = {k: v for k, v in target.to_dict().items() if k != "source"}
+    check_replaceable(out, KIT_JSON, "kit")
     with atomic_path(out) as tmp:
         (tmp / "onnx").mkdir(parents=True)
         (tmp / "validation").mkdir()
@@ -277,6 +278,13 @@ def _extract(tar_path: Path, dest: Path) -> Path:
         if len(tops) != 1 or not tops[0].is_dir():
             raise EdgeresError(f"kit {tar_path} should hold one top-level folder, found {sorted(p.name for p in tops)}")
         root = dest / tops[0].name
+        if root.exists():
+            # Unpacked before (engines may have been built in it since): reuse it if it is the same kit.
+            same = (root / KIT_JSON).is_file() and (root / KIT_JSON).read_bytes() == (tops[0] / KIT_JSON).read_bytes()
+            if not same:
+                raise EdgeresError(f"{root} already exists and is not the kit in {tar_path.name}: remove it, or give "
+                                   "the kit folder instead of the tarball")
+            return root
         with atomic_path(root) as final:
             os.replace(tops[0], final)
     return root

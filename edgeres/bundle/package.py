@@ -22,7 +22,7 @@ from edgeres.bundle.manifest import (
 )
 from edgeres.data.preprocess import PreprocessSpec
 from edgeres.errors import EdgeresError
-from edgeres.fileio import atomic_path, write_json_atomic
+from edgeres.fileio import atomic_path, check_replaceable, write_json_atomic
 
 if TYPE_CHECKING:
     from edgeres.targets import Target
@@ -93,6 +93,7 @@ def make_bundle(artifact: Artifact, out_dir: str | os.PathLike[str], *, target: 
     clash = {main_name, *extra_names, artifact.sidecar.name} & {MANIFEST, LABELS}
     if clash:
         raise EdgeresError(f"artifact file name {min(clash)} is reserved in a bundle; rename the artifact")
+    check_replaceable(out_dir, MANIFEST, "bundle")
     with atomic_path(out_dir) as stage:
         stage.mkdir()
         for src in [artifact.path, *artifact.files]:

@@ -241,8 +241,12 @@ def _read_labels_txt(path: Path) -> tuple[dict[str, int] | None, list[str] | Non
     * one class per line, in label order: ``FOLDER [display name]`` -> (None, folders, names)
     * one image per line: ``relative/path.jpg LABEL`` (LABEL an integer) -> (mapping, None, None)
     """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise EdgeresError(f"{path} is not UTF-8 text: save it as UTF-8, one class folder per line") from None
     lines = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    for raw in text.splitlines():
         line = raw.strip()
         if line and not line.startswith("#"):
             lines.append(line)

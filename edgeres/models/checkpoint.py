@@ -22,8 +22,10 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise EdgeresError(f"checkpoint {path} does not exist")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure here means "not a usable checkpoint"
-        raise EdgeresError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
+    except Exception:  # noqa: BLE001 - any failure here means "not a usable checkpoint"
+        # torch's own message suggests weights_only=False, which would run pickled code: never.
+        raise EdgeresError(f"cannot read checkpoint {path}: not a PyTorch state_dict file of tensors (edgeres never "
+                           "loads pickled objects; save the model with torch.save(model.state_dict(), path))") from None
     for key in WRAPPER_KEYS:
         if isinstance(raw, Mapping) and isinstance(raw.get(key), Mapping):
             raw = raw[key]
