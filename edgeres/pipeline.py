@@ -223,7 +223,7 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
     with exclusive(out):
         stages = Stages(out, log)
         fp32_onnx = _export(stages, out, source)
-        reference = _reference(stages, out, fp32_onnx, val)
+        reference = _reference(stages, out, fp32_onnx, val, source.classes)
         needs_int8 = "int8" in precisions
         qdq_onnx, qdq_seconds = None, 0.0
         if needs_int8 and _uses_qdq(target):
@@ -307,7 +307,8 @@ def _export(stages: Stages, out: Path, source: ModelSource) -> Path:
                            outputs=lambda r: [Path(r["path"])])["path"])
 
 
-def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any) -> dict[str, np.ndarray | None]:
+def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any,
+               classes: list[str] | None) -> dict[str, np.ndarray | None]:
     """FP32 logits of the validation set on ONNX Runtime: what every precision is compared with."""
     path = out / ".cache" / "reference.npz"
 
@@ -315,13 +316,18 @@ def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any) -> dict[str
         from edgeres.fileio import atomic_path
         from edgeres.validate import collect_logits
 
+        from edgeres.validate.evaluate import label_map
+
         runner = get_backend("onnxruntime").load(Artifact.load(fp32_onnx))
         logits, labels = collect_logits(runner, val, progress="FP32 reference")
+        remap = label_map(getattr(val, "classes", None), classes)
+        if remap is not None and labels is not None:  # the set's class folders are ordered unlike the model's
+            labels = remap[labels]
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, logits=logits, **({"labels": labels} if labels is not None else {}))
         return {"path": str(path)}
 
-    key = {"onnx": sha256_file(fp32_onnx), "val": val.fingerprint()}
+    key = {"onnx": sha256_file(fp32_onnx), "val": val.fingerprint(), "classes": classes}
     result = stages.run("FP32 reference (onnxruntime)", key, run, outputs=lambda r: [Path(r["path"])])
     with np.load(result["path"]) as data:
         return {"logits": data["logits"], "labels": data.get("labels", None)}
@@ -382,8 +388,8 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
 
         artifact = Artifact.load(artifact_path)
         runner = get_backend(target.backend).load(artifact)
-        logits, labels = collect_logits(runner, val, progress=f"validate {precision}")
-        acc = compare(logits, labels, reference["logits"])
+        logits, _ = collect_logits(runner, val, progress=f"validate {precision}")
+        acc = compare(logits, reference["labels"], reference["logits"])  # labels in the model's numbering
         batches = sorted({1, profile.max})
         latency = measure_latency(runner, (3, source.input_size, source.input_size), batch_sizes=batches,
                                   seconds=bench_seconds)

@@ -121,6 +121,7 @@ class Artifact:
     def save(self) -> Artifact:
         self.metadata["sha256"] = sha256_file(self.path)
         self.metadata["files"] = [f.name for f in self.files]
+        self.metadata["files_sha256"] = {f.name: sha256_file(f) for f in self.files}
         write_json_atomic(self.sidecar, self.metadata)
         return self
 
@@ -143,9 +144,12 @@ class Artifact:
         expected = self.metadata.get("sha256")
         if expected and sha256_file(self.path) != expected:
             raise EdgeresError(f"{self.path} does not match the checksum recorded at build time: rebuild it")
+        recorded = self.metadata.get("files_sha256") or {}
         for f in self.files:
             if not f.is_file():
                 raise EdgeresError(f"{self.path} needs {f.name} beside it, and it is missing")
+            if f.name in recorded and sha256_file(f) != recorded[f.name]:
+                raise EdgeresError(f"{f} does not match the checksum recorded at build time: rebuild it")
 
 
 @runtime_checkable

@@ -120,7 +120,7 @@ def _preprocess_of(artifact: Artifact) -> Any:
     return PreprocessSpec.for_size(size)
 
 
-def _label_map(dataset_classes: Sequence[str] | None, model_classes: Sequence[str] | None) -> np.ndarray | None:
+def label_map(dataset_classes: Sequence[str] | None, model_classes: Sequence[str] | None) -> np.ndarray | None:
     """Index map from the set's label numbering to the model's, when both name their classes
     and they are ordered differently; None when no remapping is needed or possible."""
     if not dataset_classes or not model_classes or list(dataset_classes) == list(model_classes):
@@ -166,7 +166,7 @@ def validate(path: str | os.PathLike[str], val: Any, *, reference: str | os.Path
 
         dataset = open_set(val, size=size, seed=seed, preprocess=_preprocess_of(artifact))
     notes: list[str] = []
-    remap = _label_map(getattr(dataset, "classes", None), artifact.metadata.get("classes"))
+    remap = label_map(getattr(dataset, "classes", None), artifact.metadata.get("classes"))
     if remap is not None:
         notes.append("the set's class folders are ordered differently from the model's classes: labels remapped "
                      "by class name")
