@@ -315,7 +315,6 @@ def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any,
     def run() -> dict[str, Any]:
         from edgeres.fileio import atomic_path
         from edgeres.validate import collect_logits
-
         from edgeres.validate.evaluate import label_map
 
         runner = get_backend("onnxruntime").load(Artifact.load(fp32_onnx))

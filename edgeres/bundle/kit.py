@@ -53,6 +53,7 @@ from edgeres.backends.tensorrt_compat import (
     trtexec_command,
 )
 from edgeres.bundle.archive import safe_extract, write_tar_gz
+from edgeres.bundle.manifest import check_schema
 from edgeres.errors import EdgeresError
 from edgeres.fileio import atomic_path, check_replaceable, load_json, sha256_file, write_json_atomic
 from edgeres.validate import compare, measure_latency
@@ -339,16 +340,9 @@ def load_kit(path: str | os.PathLike[str], extract_to: str | os.PathLike[str] | 
     manifest_path = path / KIT_JSON
     if not manifest_path.is_file():
         raise EdgeresError(f"{path} is not an edgeres kit: it has no {KIT_JSON}")
-    manifest = load_json(manifest_path, "kit manifest", "copy the kit again")
-    if manifest.get("schema") != KIT_SCHEMA:
-        raise EdgeresError(f"{manifest_path} is not an edgeres kit manifest")
-    version = manifest.get("schema_version")
-    if not isinstance(version, int) or version > KIT_SCHEMA_VERSION:
-        raise EdgeresError(f"kit schema version {version} is newer than this edgeres understands "
-                           f"({KIT_SCHEMA_VERSION}): upgrade edgeres on the device")
-    for key in ("target", "precisions", "onnx", "validation", "files", "profiles", "input"):
-        if key not in manifest:
-            raise EdgeresError(f"{manifest_path} lacks '{key}': rewrite the kit with edgeres")
+    manifest = check_schema(load_json(manifest_path, "kit manifest", "copy the kit again"), schema=KIT_SCHEMA,
+                            version=KIT_SCHEMA_VERSION, what="kit manifest", where=str(manifest_path),
+                            required=("target", "precisions", "onnx", "validation", "files", "profiles", "input"))
     return Kit(path, manifest)
 
 

@@ -78,17 +78,26 @@ def _safe_name(name: Any) -> bool:
     return not p.is_absolute() and ".." not in p.parts
 
 
+def check_schema(doc: Any, *, schema: str, version: int, required: tuple[str, ...], what: str,
+                 where: str) -> dict[str, Any]:
+    """Refuse a bundle or kit document that is not ours, is from a newer edgeres, or lacks what
+    loading needs (``what``: "bundle manifest", "kit manifest")."""
+    if not isinstance(doc, dict) or doc.get("schema") != schema:
+        raise EdgeresError(f"{where} is not an edgeres {what}")
+    found = doc.get("schema_version")
+    if not isinstance(found, int) or found > version:
+        raise EdgeresError(f"{where}: {what} schema version {found!r} is newer than this edgeres understands "
+                           f"({version}); upgrade edgeres on this device")
+    for key in required:
+        if key not in doc:
+            raise EdgeresError(f"{where}: the {what} has no '{key}'; it is damaged, write it again with edgeres")
+    return doc
+
+
 def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
     """Refuse a manifest that is not ours, is from a newer edgeres, or is missing what loading needs."""
-    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
-        raise EdgeresError(f"{where}: {MANIFEST} is not an edgeres bundle manifest")
-    version = manifest.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise EdgeresError(f"{where}: bundle schema version {version!r} is newer than this edgeres understands "
-                           f"({SCHEMA_VERSION}); upgrade edgeres on this device")
-    for key in ("target", "backend", "precision", "input", "output", "artifact", "files"):
-        if key not in manifest:
-            raise EdgeresError(f"{where}: {MANIFEST} has no '{key}'; the bundle is damaged, rebuild it")
+    check_schema(manifest, schema=SCHEMA, version=SCHEMA_VERSION, what="bundle manifest", where=f"{where}: {MANIFEST}",
+                 required=("target", "backend", "precision", "input", "output", "artifact", "files"))
     files = manifest["files"]
     if not isinstance(files, dict) or not all(_safe_name(n) and isinstance(e, dict) for n, e in files.items()):
         raise EdgeresError(f"{where}: {MANIFEST} lists files with unsafe or malformed names; refusing it")
