@@ -9,7 +9,7 @@ import pytest
 
 def _have_gpu_tensorrt() -> bool:
     try:
-        import tensorrt  # noqa: F401
+        import tensorrt
     except Exception:  # noqa: BLE001
         return False
     return hasattr(tensorrt, "Builder") and shutil.which("nvidia-smi") is not None

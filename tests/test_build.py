@@ -27,8 +27,8 @@ SMALL = ["--depth", "18", "--num-classes", "10", "--input-size", "32", "--calib"
 
 
 def request(target: str, out: Path, **overrides) -> BuildRequest:
-    fields = dict(target=target, depth=18, out_dir=out, num_classes=10, input_size=32, calib="demo", calib_size=32,
-                  val="demo-val", val_size=48, bench_seconds=0.1)
+    fields = {"target": target, "depth": 18, "out_dir": out, "num_classes": 10, "input_size": 32, "calib": "demo", "calib_size": 32,
+                  "val": "demo-val", "val_size": 48, "bench_seconds": 0.1}
     return BuildRequest(**{**fields, **overrides})
 
 
@@ -72,7 +72,7 @@ def test_changed_input_reruns_only_what_depends_on_it(cpu_build, tmp_path):
 
 
 def test_bundle_from_a_build_classifies_in_a_process_without_torch(cpu_build, tmp_path):
-    image = sorted((demo_digits_dir("val") / "3").iterdir())[0]
+    image = min((demo_digits_dir("val") / "3").iterdir())
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", NO_TORCH, str(cpu_build.bundle) + ".tar.gz", str(image), "--json"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
@@ -101,9 +101,8 @@ def test_jetson_build_without_tensorrt_writes_a_device_kit(tmp_path, capsys):
 
 def test_second_build_into_the_same_folder_is_refused(tmp_path):
     out = tmp_path / "busy"
-    with exclusive(out):
-        with pytest.raises(EdgeresError, match="another edgeres build is writing"):
-            build(request("cpu", out))
+    with exclusive(out), pytest.raises(EdgeresError, match="another edgeres build is writing"):
+        build(request("cpu", out))
 
 
 def test_interrupted_build_leaves_no_partial_artifact_and_resumes(tmp_path):
