@@ -13,6 +13,7 @@ from test_bundle_support import CLASSES, PREPROCESS, tiny_artifact, write_target
 
 from edgeres.backends.base import Artifact, Availability
 from edgeres.bundle import MANIFEST, load_bundle, make_bundle, safe_extract, tarball_of, write_tar_gz
+from edgeres.bundle.manifest import seal
 from edgeres.cli import main
 from edgeres.errors import EdgeresError
 from edgeres.fileio import read_json, write_json_atomic
@@ -111,7 +112,7 @@ def test_missing_file_refused(bundle_dir):
 def test_manifest_without_checksum_for_needed_file_refused(bundle_dir):
     m = read_json(bundle_dir / MANIFEST)
     del m["files"]["model.onnx"]
-    write_json_atomic(bundle_dir / MANIFEST, m)
+    write_json_atomic(bundle_dir / MANIFEST, seal(m))  # crafted, not merely edited: it is sealed again
     with pytest.raises(EdgeresError, match="no checksum for 'model.onnx'"):
         load_bundle(bundle_dir)
 
@@ -120,8 +121,16 @@ def test_manifest_without_checksum_for_needed_file_refused(bundle_dir):
 def test_manifest_with_unsafe_names_refused(bundle_dir, name):
     m = read_json(bundle_dir / MANIFEST)
     m["files"][name] = {"sha256": "0" * 64, "bytes": 1}
-    write_json_atomic(bundle_dir / MANIFEST, m)
+    write_json_atomic(bundle_dir / MANIFEST, seal(m))
     with pytest.raises(EdgeresError, match="unsafe"):
+        load_bundle(bundle_dir)
+
+
+def test_edited_manifest_refused(bundle_dir):
+    m = read_json(bundle_dir / MANIFEST)
+    m["labels"] = list(reversed(m["labels"]))
+    write_json_atomic(bundle_dir / MANIFEST, m)
+    with pytest.raises(EdgeresError, match="manifest.json was modified after packaging"):
         load_bundle(bundle_dir)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from edgeres.errors import EdgeresError
-from edgeres.fileio import sha256_file
+from edgeres.fileio import sha256_file, sha256_json
 
 SCHEMA = "edgeres.bundle"
 SCHEMA_VERSION = 1
@@ -94,10 +94,20 @@ def check_schema(doc: Any, *, schema: str, version: int, required: tuple[str, ..
     return doc
 
 
+def seal(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with ``manifest_sha256``: a hash of its own content (key order and layout
+    do not matter), so an edit to labels or preprocessing is caught like an edit to a file."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return {**body, "manifest_sha256": sha256_json(body)}
+
+
 def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
     """Refuse a manifest that is not ours, is from a newer edgeres, or is missing what loading needs."""
     check_schema(manifest, schema=SCHEMA, version=SCHEMA_VERSION, what="bundle manifest", where=f"{where}: {MANIFEST}",
-                 required=("target", "backend", "precision", "input", "output", "artifact", "files"))
+                 required=("target", "backend", "precision", "input", "output", "artifact", "files", "manifest_sha256"))
+    if seal(manifest)["manifest_sha256"] != manifest["manifest_sha256"]:
+        raise EdgeresError(f"{where}: {MANIFEST} was modified after packaging (its manifest_sha256 does not match "
+                           "its content); refusing to load it. Re-copy the bundle or rebuild it")
     files = manifest["files"]
     if not isinstance(files, dict) or not all(_safe_name(n) and isinstance(e, dict) for n, e in files.items()):
         raise EdgeresError(f"{where}: {MANIFEST} lists files with unsafe or malformed names; refusing it")

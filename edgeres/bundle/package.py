@@ -19,6 +19,7 @@ from edgeres.bundle.manifest import (
     device_requirements,
     file_entries,
     now_utc,
+    seal,
 )
 from edgeres.data.preprocess import PreprocessSpec
 from edgeres.errors import EdgeresError
@@ -131,7 +132,7 @@ def make_bundle(artifact: Artifact, out_dir: str | os.PathLike[str], *, target: 
             "metrics": metrics,
             "files": file_entries(stage, names),
         }
-        write_json_atomic(stage / MANIFEST, manifest)
+        write_json_atomic(stage / MANIFEST, seal(manifest))
         write_tar_gz(stage, tarball_of(out_dir), arcname=out_dir.name)
     return out_dir
 
