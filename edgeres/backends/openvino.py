@@ -204,18 +204,10 @@ def _source_metadata(graph: Path) -> dict[str, Any]:
     return {}
 
 
-def _input_spec(model: Any, source: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(source.get("input"), dict):
-        return dict(source["input"])
-    port = model.inputs[0]
-    shape = [d.get_length() if d.is_static else "N" for d in port.get_partial_shape()]
-    return {"name": port.get_any_name(), "shape": shape, "dtype": "float32"}
-
-
-def _output_spec(model: Any, source: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(source.get("output"), dict):
-        return dict(source["output"])
-    port = model.outputs[0]
+def _port_spec(port: Any, recorded: Any) -> dict[str, Any]:
+    """The input or output spec the source ONNX recorded, else read from the OpenVINO port."""
+    if isinstance(recorded, dict):
+        return dict(recorded)
     shape = [d.get_length() if d.is_static else "N" for d in port.get_partial_shape()]
     return {"name": port.get_any_name(), "shape": shape, "dtype": "float32"}
 
@@ -382,8 +374,8 @@ class OpenVINOBackend:
                 "layer_precisions": info["layers"],
                 "kernel_precisions": info["kernels"],
                 "compress_to_fp16": compress,
-                "input": _input_spec(model, source),
-                "output": _output_spec(model, source),
+                "input": _port_spec(model.inputs[0], source.get("input")),
+                "output": _port_spec(model.outputs[0], source.get("output")),
                 "batch_profile": str(spec.batch),
                 "xml_sha256": sha256_file(tmp_xml),
                 "bin_sha256": sha256_file(tmp_xml.with_suffix(".bin")),

@@ -18,7 +18,7 @@ import numpy as np
 from edgeres.backends.base import Artifact
 from edgeres.errors import EdgeresError
 from edgeres.validate.latency import LatencyResult, current_rss_mb, measure_latency
-from edgeres.validate.metrics import AccuracyResult, compare, run_batch
+from edgeres.validate.metrics import AccuracyResult, collect_logits, compare
 from edgeres.validate.runner import artifact_fixed_batch, artifact_input_shape, load_runner
 
 
@@ -170,27 +170,19 @@ def validate(path: str | os.PathLike[str], val: Any, *, reference: str | os.Path
     if remap is not None:
         notes.append("the set's class folders are ordered differently from the model's classes: labels remapped "
                      "by class name")
-    logits, ref_logits, labels = [], [], []
-    unlabeled = False
-    label = f"validate {Path(path).name}" if progress else None
-    for images, batch_labels in dataset.batches(batch_size, progress=label):
-        images = np.ascontiguousarray(images, dtype=np.float32)
-        logits.append(run_batch(runner, images))
-        if ref_runner is not None:
-            ref_logits.append(run_batch(ref_runner, images))
-        if batch_labels is None:
-            unlabeled = True
-        else:
-            labels.append(np.asarray(batch_labels, np.int64).reshape(-1))
-    if not logits:
-        raise EdgeresError(f"the validation set {getattr(dataset, 'name', val)} has no images")
-    all_labels = None if unlabeled or not labels else np.concatenate(labels)
+    # The set is read in the same deterministic order for both models, so rows line up.
+    logits, all_labels = collect_logits(runner, dataset, batch_size,
+                                        progress=f"validate {Path(path).name}" if progress else None)
+    ref_logits = None
+    if ref_runner is not None:
+        ref_logits, _ = collect_logits(ref_runner, dataset, batch_size,
+                                       progress=f"reference {Path(str(reference)).name}" if progress else None)
     if all_labels is not None and remap is not None:
         all_labels = remap[all_labels]
     if all_labels is None:
         notes.append("the set has no labels: only agreement with the reference is measured" if ref_runner is not None
                      else "the set has no labels and no --reference was given: nothing to score but the logits")
-    accuracy = compare(np.concatenate(logits), all_labels, np.concatenate(ref_logits) if ref_logits else None)
+    accuracy = compare(logits, all_labels, ref_logits)
     describe = dataset.describe() if hasattr(dataset, "describe") else {"name": str(getattr(dataset, "name", val))}
     return Validation(artifact=str(path), dataset=describe, accuracy=accuracy, runner=dict(runner.info),
                       reference=str(reference) if reference is not None else None, notes=notes)
