@@ -49,6 +49,10 @@ def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
 def _add_info(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="architecture table, parameter and MAC counts")
     _add_model_args(p)
+    p.add_argument("--gradients", action="store_true",
+                   help="instead: the gradient norm reaching each stage's input, with and without shortcuts")
+    p.add_argument("--weights", default=None, help="with --gradients: a checkpoint to measure (default: random init)")
+    p.add_argument("--plot", default=None, help="with --gradients: write the plot (PNG) here")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_run_info)
 
@@ -57,6 +61,8 @@ def _run_info(args: argparse.Namespace) -> int:
     from edgeres.models import ResNet, check_input_size, summarize
 
     check_input_size(args.input_size)
+    if args.gradients:
+        return _run_gradients(args)
     model = ResNet(args.depth, num_classes=args.num_classes, in_channels=args.in_channels, shortcut=args.shortcut)
     s = summarize(model, args.input_size)
     rows = [(r.name, r.blocks, r.stride, r.input_size, r.output_size, r.kernels, r.out_channels, f"{r.macs / 1e9:.3f}")
@@ -67,6 +73,31 @@ def _run_info(args: argparse.Namespace) -> int:
             f"{s.shortcut} shortcuts)\n{table}\n"
             f"parameters: {s.params:,}\nMACs: {s.gmacs:.3f} G per image")
     _emit(args, s.to_dict(), text)
+    return 0
+
+
+def _run_gradients(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from edgeres.models import ResNet, load_checkpoint
+    from edgeres.models.gradients import format_gradient_table, gradient_flow, plot_gradient_flow, rows_to_dicts
+
+    torch.manual_seed(0)
+    model = ResNet(args.depth, num_classes=args.num_classes, in_channels=args.in_channels, shortcut=args.shortcut)
+    if args.weights:
+        load_checkpoint(model, args.weights)
+    size = min(args.input_size, 64)  # the ratio does not depend on resolution; 64 px keeps depth 152 quick
+    rows = gradient_flow(model, input_size=size, trained=bool(args.weights))
+    if args.plot:
+        plot_gradient_flow({args.depth: rows}, Path(args.plot))
+    what = f"checkpoint {args.weights} (eval mode)" if args.weights else "random init, seed 0 (batch statistics)"
+    text = (f"ResNet-{args.depth} gradient flow: {what}, batch 8 of seeded noise at {size}x{size}, cross-entropy\n"
+            f"||g||: mean per-image norm of dLoss/dInput at that point; ratio: / the same at the fc input\n"
+            f"plain: the same weights with every shortcut switched off\n{format_gradient_table(rows)}")
+    _emit(args, {"depth": args.depth, "input_size": size, "batch": 8, "weights": args.weights,
+                 "rows": rows_to_dicts(rows)}, text)
     return 0
 
 

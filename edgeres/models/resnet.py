@@ -59,6 +59,14 @@ def make_shortcut(in_planes: int, out_planes: int, stride: int, kind: Shortcut) 
     return nn.Sequential(conv1x1(in_planes, out_planes, stride), nn.BatchNorm2d(out_planes))
 
 
+def _add_shortcut(block: BasicBlock | Bottleneck, out: Tensor, x: Tensor) -> Tensor:
+    """The residual branch plus the block's input (projected where shapes change); the branch
+    alone when the block's shortcut is switched off."""
+    if not block.residual:
+        return out
+    return out + (x if block.downsample is None else block.downsample(x))
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions (ResNet-18/34)."""
 
@@ -72,15 +80,15 @@ class BasicBlock(nn.Module):
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = downsample
+        self.residual = True  # False: the paper's "plain" network (used to show what shortcuts do)
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.bn2
 
     def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        return self.relu(_add_shortcut(self, out, x))
 
 
 class Bottleneck(nn.Module):
@@ -98,16 +106,16 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+        self.residual = True  # False: the paper's "plain" network (used to show what shortcuts do)
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.bn3
 
     def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        return self.relu(_add_shortcut(self, out, x))
 
 
 BLOCKS: dict[str, type[BasicBlock | Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
