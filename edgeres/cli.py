@@ -308,7 +308,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from edgeres.validate.report import PLOT_PNG, REPORT_MD, merge_reports, write_report
+    from edgeres.report import PLOT_PNG, REPORT_MD, merge_reports, write_report
 
     report = merge_reports(args.reports, title=args.title)
     text = f"{report.title}\n{report.summary()}"
@@ -460,7 +460,7 @@ def _run_kit_build(args: argparse.Namespace) -> int:
                        warmup=args.warmup, options=options, log=log)
     rows = [{"target": report["target"], "backend": "tensorrt", **r} for r in report["rows"]]
     try:
-        from edgeres.validate.report import summary_table
+        from edgeres.report import summary_table
 
         table = summary_table(rows)
     except ImportError:  # pragma: no cover - a trimmed install without the report module
@@ -529,7 +529,7 @@ def _run_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edgeres.pipeline import BuildRequest, build
-    from edgeres.validate.report import summary_table
+    from edgeres.report import summary_table
 
     req = BuildRequest(
         target=args.target, depth=args.depth, weights=Path(args.weights) if args.weights else None,

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,8 @@ def load_json(path: str | os.PathLike[str], what: str, fix: str = "") -> Any:
     if not isinstance(value, dict):
         raise EdgeresError(f"{what} {path} holds a JSON {type(value).__name__}, not an object{hint}")
     return value
+
+
+def now_utc() -> str:
+    """The one timestamp format edgeres writes into manifests and reports: ISO 8601, UTC, seconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

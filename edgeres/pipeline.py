@@ -461,7 +461,7 @@ def _slice_inputs(val: Any, size: int) -> np.ndarray:
 
 def _report(out: Path, target: Target, source: ModelSource, rows: list[dict[str, Any]], recommended: str | None,
             budget: float, warnings: list[str], kit_dir: Path | None, kit_reason: str | None) -> Path:
-    from edgeres.validate.report import write_report
+    from edgeres.report import write_report
 
     notes = list(warnings)
     if recommended:

@@ -265,7 +265,7 @@ def test_kit_build_on_fake_device_writes_reports(tmp_path, models, fake_device, 
     int8 = report["rows"][2]
     assert int8["execution_precision"] == "int8+fp16" and int8["extra"]["plan"]["dla_core"] == 0
     assert report["environment"]["tensorrt"] == "10.3.0.30" and report["environment"]["dla_cores"] == 2
-    report_mod = pytest.importorskip("edgeres.validate.report")      # the same report as any other target
+    report_mod = pytest.importorskip("edgeres.report")      # the same report as any other target
     assert (engines / "report.json").is_file() and (engines / "report.md").is_file()
     merged = report_mod.read_report(engines / "kit-report.json")
     assert {r.precision for r in merged.rows} == {"fp32", "fp16", "int8"}

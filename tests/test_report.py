@@ -11,12 +11,12 @@ import pytest
 from edgeres.cli import main
 from edgeres.errors import EdgeresError
 from edgeres.fileio import read_json, write_json_atomic
-from edgeres.validate.report import (
+from edgeres.hostinfo import environment
+from edgeres.report import (
     PLOT_PNG,
     REPORT_JSON,
     REPORT_MD,
     ResultRow,
-    environment,
     merge_reports,
     pareto_front,
     plot_metric,

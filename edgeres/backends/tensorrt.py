@@ -14,7 +14,6 @@ and was checked against NVIDIA's Python API documentation and samples; see the R
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import importlib
 import os
 import platform
@@ -44,7 +43,7 @@ from edgeres.backends.tensorrt_compat import (
     trtexec_command,
 )
 from edgeres.errors import EdgeresError
-from edgeres.fileio import sha256_file, write_bytes_atomic
+from edgeres.fileio import now_utc, sha256_file, write_bytes_atomic
 
 if TYPE_CHECKING:
     import tensorrt as trt_t
@@ -364,7 +363,7 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
         "onnx": {"file": onnx_path.name, "sha256": onnx_sha256 or sha256_file(onnx_path)},
         "timing_cache": TIMING_CACHE if cache_path is not None else None,
         "trtexec": trtexec_command(plan, onnx_path.name, engine_path.name, inp.name, shapes),
-        "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "built_at": now_utc(),
         "host": platform.node(),
     }
     metadata.update(extra_metadata or {})

@@ -24,7 +24,6 @@ decoding (the slice is already preprocessed), no onnx.
 
 from __future__ import annotations
 
-import datetime as _dt
 import io
 import json
 import os
@@ -55,7 +54,7 @@ from edgeres.backends.tensorrt_compat import (
 from edgeres.bundle.archive import safe_extract, write_tar_gz
 from edgeres.bundle.manifest import check_schema
 from edgeres.errors import EdgeresError
-from edgeres.fileio import atomic_path, check_replaceable, load_json, sha256_file, write_json_atomic
+from edgeres.fileio import atomic_path, check_replaceable, load_json, now_utc, sha256_file, write_json_atomic
 from edgeres.validate import compare, measure_latency
 from edgeres.validate.metrics import run_batch
 
@@ -242,7 +241,7 @@ def write_kit(out: str | os.PathLike[str], *, target: Any, fp32_onnx: str | os.P
         plans = kit_plans(precisions, opts, batch, str(opts["min_tensorrt"]), "fp16" in onnx_files)
         manifest: dict[str, Any] = {
             "schema": KIT_SCHEMA, "schema_version": KIT_SCHEMA_VERSION, "edgeres_version": __version__,
-            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": now_utc(),
             "target": target_dict, "precisions": precisions, "min_tensorrt": str(opts["min_tensorrt"]),
             "options": {k: opts[k] for k in DEFAULT_OPTIONS},
             "input": {"name": spec["name"], "shape": spec["shape"], "dtype": spec["dtype"]},
@@ -443,7 +442,7 @@ def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | N
     report = {
         "schema": "edgeres-kit-report", "schema_version": 1, "edgeres_version": __version__,
         "title": f"kit report: {target.name} on {gpu.name}",
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": now_utc(),
         "kit": str(kit.root), "target": target.name, "model": kit.manifest.get("model", {}),
         "environment": env, "timing": timing, "notes": warnings,
         "validation": {"n": len(inputs), "labels": labels is not None},
@@ -451,7 +450,8 @@ def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | N
     }
     write_json_atomic(out_dir / REPORT_JSON, report)
     try:
-        from edgeres.validate.report import environment, write_report
+        from edgeres.hostinfo import environment
+        from edgeres.report import write_report
 
         write_report([{"target": target.name, "backend": "tensorrt", **r} for r in rows], out_dir, timing=timing,
                      title=report["title"], model=report["model"], notes=warnings,

@@ -20,7 +20,6 @@ Schema (``schema`` = "edgeres.bundle", ``schema_version`` = 1)::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -46,10 +45,6 @@ PYTHON_PACKAGES: dict[str, list[str]] = {
     "openvino": ["numpy", "pillow", "openvino"],
     "tensorrt": ["numpy", "pillow", "tensorrt", "cuda-python"],
 }
-
-
-def now_utc() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def device_requirements(backend: str, backend_version: str | None, metadata: dict[str, Any],

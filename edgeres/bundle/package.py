@@ -18,12 +18,11 @@ from edgeres.bundle.manifest import (
     SCHEMA_VERSION,
     device_requirements,
     file_entries,
-    now_utc,
     seal,
 )
 from edgeres.data.preprocess import PreprocessSpec
 from edgeres.errors import EdgeresError
-from edgeres.fileio import atomic_path, check_replaceable, write_json_atomic
+from edgeres.fileio import atomic_path, check_replaceable, now_utc, write_json_atomic
 
 if TYPE_CHECKING:
     from edgeres.targets import Target

@@ -1,6 +1,6 @@
 """Validation: accuracy against labels and the FP32 reference, latency and throughput.
 
-numpy only (no torch): this runs on the device. The report lives in ``edgeres.validate.report``.
+numpy only (no torch): this runs on the device. The build report lives in ``edgeres.report``.
 """
 
 from edgeres.validate.latency import LatencyResult, format_latency, measure_latency, peak_rss_mb

@@ -1,0 +1,190 @@
+"""Report rows: one (target, precision) result, and the summary table every command prints.
+
+Units in a row: ``top1``, ``top5``, ``agreement``, ``top1_drop`` are fractions (0.931 = 93.1 %;
+``top1_drop`` = reference top-1 minus this top-1, so 0.004 = 0.4 points); latencies in ms;
+``throughput`` in images/s; ``size_bytes`` in bytes; ``build_seconds`` in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+from edgeres.errors import EdgeresError
+from edgeres.table import format_table
+
+PRECISION_ORDER = {"fp32": 0, "bf16": 1, "fp16": 2, "int8": 3}
+
+FIDELITY_NOTE = ("* fidelity-only: random weights or no labels, so top-1 says nothing about the model; "
+                 "agreement and cosine with the FP32 reference are the numbers to read")
+
+
+@dataclass
+class ResultRow:
+    """One (target, precision) result. See the module docstring for units."""
+
+    target: str
+    backend: str
+    precision: str
+    execution_precision: str | None = None
+    top1: float | None = None
+    top5: float | None = None
+    top1_drop: float | None = None
+    agreement: float | None = None
+    cosine: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    throughput: float | None = None
+    batch: int | None = None
+    size_bytes: int | None = None
+    build_seconds: float | None = None
+    fidelity_only: bool = False
+    notes: list[str] = field(default_factory=list)
+    device: str | None = None     # what ran it: "CPU (AMD EPYC ...)", "Orin (sm 8.7)"
+    timed: str | None = None      # what the latency includes, e.g. "host wall clock, inputs on host"
+    threads: int | None = None
+    source: str | None = None     # which report a merged row came from
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # keys other producers use for the same thing (kit reports, validate results, older rows)
+    ALIASES: ClassVar[dict[str, str]] = {
+        "p50": "p50_ms", "latency_p50_ms": "p50_ms", "p99": "p99_ms", "latency_p99_ms": "p99_ms",
+        "throughput_ips": "throughput", "images_per_s": "throughput", "throughput_per_s": "throughput",
+        "size": "size_bytes", "artifact_bytes": "size_bytes", "artifact_size": "size_bytes",
+        "engine_bytes": "size_bytes", "build_time": "build_seconds", "build_s": "build_seconds",
+        "exec_precision": "execution_precision", "executed_precision": "execution_precision",
+        "top1_agreement": "agreement", "mean_cosine": "cosine", "cosine_similarity": "cosine",
+        "batch_size": "batch",
+    }
+
+    @classmethod
+    def _canonical(cls, key: str) -> str:
+        return cls.ALIASES.get(key, key)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ResultRow:
+        """A row from a plain dict; known synonyms are mapped, nested ``accuracy`` / ``latency``
+        dicts (as ``AccuracyResult.to_dict()`` / ``LatencyResult.to_dict()`` give) are flattened,
+        anything unknown is kept in ``extra``."""
+        names = {f.name for f in fields(cls)}
+        flat: dict[str, Any] = {}
+        for key, value in d.items():
+            if key in ("accuracy", "latency") and isinstance(value, dict):
+                for k, v in value.items():
+                    flat.setdefault(cls._canonical(str(k)), v)
+            elif key in ("latency", "accuracy") and isinstance(value, list) and value and isinstance(value[0], dict):
+                first = min(value, key=lambda r: r.get("batch", r.get("batch_size", 1)) or 1)
+                for k, v in first.items():
+                    flat.setdefault(cls._canonical(str(k)), v)
+            else:
+                flat[cls._canonical(key)] = value
+        known = {k: v for k, v in flat.items() if k in names and k != "extra"}
+        extra = {k: v for k, v in flat.items() if k not in names}
+        extra.update(d.get("extra") or {})
+        for key in ("target", "backend", "precision"):
+            if not known.get(key):
+                raise EdgeresError(f"a report row has no '{key}': {sorted(d)}")
+        notes = known.get("notes") or []
+        known["notes"] = [notes] if isinstance(notes, str) else list(notes)
+        known["fidelity_only"] = bool(known.get("fidelity_only", False))
+        return cls(**known, extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if not d["extra"]:
+            d.pop("extra")
+        return d
+
+    @property
+    def label(self) -> str:
+        return f"{self.target} {self.precision}"
+
+
+def as_rows(rows: list[Any]) -> list[ResultRow]:
+    """Rows given as ``ResultRow``, dicts, or anything with ``to_dict()``."""
+    out = []
+    for r in rows:
+        if isinstance(r, ResultRow):
+            out.append(r)
+        elif isinstance(r, dict):
+            out.append(ResultRow.from_dict(r))
+        elif hasattr(r, "to_dict"):
+            out.append(ResultRow.from_dict(r.to_dict()))
+        else:
+            raise TypeError(f"cannot make a report row from {type(r).__name__}")
+    return out
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _drop(x: float | None) -> str:
+    if x is None:
+        return "-"
+    pts = round(100 * x, 1)
+    return f"{pts + 0.0:.1f} pt"  # + 0.0 turns -0.0 into 0.0; a negative drop is a gain
+
+
+def _ms(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.2f}" if x < 100 else f"{x:.0f}"
+
+
+def _num(x: float | None, unit: str = "") -> str:
+    if x is None:
+        return "-"
+    return (f"{x:.1f}" if x < 10 else f"{x:,.0f}") + unit
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n:.1f} GB"
+
+
+SUMMARY_HEADERS = ["target", "backend", "precision", "exec", "top-1", "top-1 drop", "agreement",
+                   "p50 ms", "p99 ms", "img/s", "size", "build"]
+SUMMARY_ALIGN = "lllllrrrrrrrr"
+
+
+def summary_rows(rows: list[Any]) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for r in as_rows(rows):
+        top1 = _pct(r.top1) + ("*" if r.fidelity_only and r.top1 is not None else "")
+        out.append((r.target, r.backend, r.precision, r.execution_precision or "-", top1, _drop(r.top1_drop),
+                    _pct(r.agreement), _ms(r.p50_ms), _ms(r.p99_ms), _num(r.throughput), human_bytes(r.size_bytes),
+                    "-" if r.build_seconds is None else f"{r.build_seconds:.1f} s"))
+    return out
+
+
+def summary_table(rows: list[Any], *, show_source: bool | None = None) -> str:
+    """The one summary table (CLI, build pipeline, report.md): target, backend, precision, execution
+    precision, top-1, top-1 drop, agreement, p50, p99, throughput, size, build time. A footnote
+    explains starred (fidelity-only) accuracies. ``show_source`` adds a column naming the report
+    each row came from (default: when the rows come from more than one)."""
+    rows = as_rows(rows)
+    headers, align, body = list(SUMMARY_HEADERS), SUMMARY_ALIGN[: len(SUMMARY_HEADERS)], summary_rows(rows)
+    if show_source is None:
+        show_source = len({r.source for r in rows}) > 1
+    if show_source:
+        headers, align = ["from", *headers], "l" + align
+        body = [(r.source or "-", *b) for r, b in zip(rows, body)]
+    text = format_table(headers, body, align=align)
+    if any(r.fidelity_only for r in rows):
+        text += "\n" + FIDELITY_NOTE
+    return text
+
+
+def normalize_precision(p: str) -> str:
+    """What a backend reports ('f32', 'FP16', 'u8', 'i8') in edgeres' own words ('fp32', 'fp16', 'int8')."""
+    p = p.lower()
+    return {"f32": "fp32", "float32": "fp32", "f16": "fp16", "float16": "fp16", "half": "fp16",
+            "u8": "int8", "i8": "int8", "uint8": "int8", "bfloat16": "bf16"}.get(p, p)
