@@ -11,8 +11,9 @@ import torch
 
 from edgeres.backends.base import Artifact
 from edgeres.errors import EdgeresError, UsageError
-from edgeres.export import export_onnx, fold_batchnorm, load_onnx, onnx_input_spec, read_metadata
+from edgeres.export import export_onnx, fold_batchnorm
 from edgeres.export.exporter import checkpoint_info, export_resnet
+from edgeres.onnxutil import load_onnx, onnx_input_spec, read_metadata
 from edgeres.models import ResNet
 
 ort = pytest.importorskip("onnxruntime")

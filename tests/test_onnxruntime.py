@@ -157,6 +157,6 @@ def test_int8_qdq_graph_builds_and_runs(exported, qdq, tmp_path):
 def test_backend_modules_are_torch_free():
     import subprocess
 
-    code = ("import sys; import edgeres.backends.onnxruntime, edgeres.validate, edgeres.export.graph, "
+    code = ("import sys; import edgeres.backends.onnxruntime, edgeres.validate, edgeres.onnxutil, "
             "edgeres.validate.evaluate; assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

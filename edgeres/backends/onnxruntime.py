@@ -154,7 +154,7 @@ def executed_precision(path: Path, options: dict[str, Any], disabled: Sequence[s
     quantization in float. Read from the graph as optimized here (written to ``optimized``)."""
     import onnxruntime as ort
 
-    from edgeres.export.graph import load_onnx, op_counts
+    from edgeres.onnxutil import load_onnx, op_counts
 
     ort.InferenceSession(str(path), _session_options(ort, options, optimized), providers=[PROVIDER],
                          disabled_optimizers=list(disabled))
@@ -191,7 +191,7 @@ class ONNXRuntimeBackend:
         ONNX Runtime optimizes graphs when it loads them, so "building" is a checked copy plus
         metadata; with ``save_optimized`` the graph as optimized here is written beside it.
         """
-        from edgeres.export.graph import graph_precision, load_onnx, onnx_input_spec, onnx_output_spec, read_metadata
+        from edgeres.onnxutil import graph_precision, load_onnx, onnx_input_spec, onnx_output_spec, source_metadata
 
         available = self.available()
         if not available.ok:
@@ -215,15 +215,7 @@ class ONNXRuntimeBackend:
         if reused is not None:
             return reused
 
-        source_meta: dict[str, Any] = {}
-        sidecar = Artifact.sidecar_of(graph)
-        if sidecar.is_file():
-            try:
-                source_meta = Artifact.load(graph).metadata
-            except EdgeresError:
-                source_meta = {}
-        if not source_meta:
-            source_meta = read_metadata(model)
+        source_meta = source_metadata(graph, model)
         metadata = {k: v for k, v in source_meta.items()
                     if k not in ("sha256", "files", "backend", "backend_version", "target", "precision", "reused")}
         metadata.update({
@@ -287,7 +279,7 @@ class ONNXRuntimeBackend:
         precision = str(artifact.metadata.get("precision") or "")
         if not precision:
             try:
-                from edgeres.export.graph import graph_precision
+                from edgeres.onnxutil import graph_precision
 
                 precision = graph_precision(path)
             except EdgeresError:

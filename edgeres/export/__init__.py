@@ -1,24 +1,12 @@
-"""torch -> ONNX export and torch-free ONNX file helpers.
+"""torch -> ONNX export: BatchNorm folding, the exporter, clean-up of the exported graph.
 
-Importing this package does not import torch: ``export_onnx`` imports it when called.
+Importing this package does not import torch: ``export_onnx`` imports it when called. The
+torch-free ONNX file helpers (load, input spec, metadata) live in ``edgeres.onnxutil``.
 """
 
 from __future__ import annotations
 
 from edgeres.export.exporter import EXPORTERS, export_onnx, fold_batchnorm
-from edgeres.export.graph import (
-    check_onnx,
-    clean_graph,
-    graph_precision,
-    load_onnx,
-    onnx_input_spec,
-    onnx_output_spec,
-    op_counts,
-    read_metadata,
-    set_metadata,
-)
+from edgeres.export.graph import clean_graph
 
-__all__ = [
-    "EXPORTERS", "check_onnx", "clean_graph", "export_onnx", "fold_batchnorm", "graph_precision", "load_onnx",
-    "onnx_input_spec", "onnx_output_spec", "op_counts", "read_metadata", "set_metadata",
-]
+__all__ = ["EXPORTERS", "clean_graph", "export_onnx", "fold_batchnorm"]

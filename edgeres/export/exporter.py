@@ -25,16 +25,9 @@ from edgeres import __version__
 from edgeres.backends.base import Artifact
 from edgeres.data.preprocess import PreprocessSpec
 from edgeres.errors import EdgeresError, UsageError
-from edgeres.export.graph import (
-    check_onnx,
-    clean_graph,
-    onnx_input_spec,
-    onnx_output_spec,
-    op_counts,
-    opset_of,
-    set_metadata,
-)
+from edgeres.export.graph import clean_graph
 from edgeres.fileio import atomic_path, sha256_file
+from edgeres.onnxutil import check_onnx, onnx_input_spec, onnx_output_spec, op_counts, opset_of, set_metadata
 from edgeres.optional import version_of
 
 if TYPE_CHECKING:

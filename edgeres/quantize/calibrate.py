@@ -32,6 +32,7 @@ import numpy as np
 
 from edgeres.errors import EdgeresError
 from edgeres.fileio import read_json, sha256_file, sha256_json, write_json_atomic
+from edgeres.onnxutil import load_onnx, onnx_input_spec
 from edgeres.optional import require
 
 METHODS = ("entropy", "minmax", "percentile", "mse")
@@ -85,12 +86,12 @@ def default_cache_dir() -> Path:
 
 def calibrate(fp32_onnx: Path, calib: Any, *, method: str = DEFAULT_METHOD, percentile: float = 99.99,
               batch_size: int = 16, cache_dir: Path | None = None, model_sha256: str | None = None,
-              log: Any = None) -> Calibration:
+              model: Any = None, log: Any = None) -> Calibration:
     """Ranges for every float activation of ``fp32_onnx`` on ``calib`` (an edgeres ImageSet).
 
     A result is cached under ``cache_dir`` keyed by sha256 of (model file, calibration-set
     fingerprint, method, options); a later call with the same key reads it and skips
-    calibration (``cache_hit``).
+    calibration (``cache_hit``). ``model``: the parsed ``fp32_onnx`` when the caller already has it.
     """
     options = method_options(method, percentile, batch_size)
     images = len(calib)
@@ -115,7 +116,8 @@ def calibrate(fp32_onnx: Path, calib: Any, *, method: str = DEFAULT_METHOD, perc
             return Calibration(ranges, key, method, options, int(stored.get("images", images)), 0.0, True,
                                cache_file, stored.get("info", {}))
     start = time.perf_counter()
-    ranges = _collect(Path(fp32_onnx), calib, method, options, percentile)
+    ranges = _collect(Path(fp32_onnx), load_onnx(fp32_onnx) if model is None else model, calib, method, options,
+                      percentile)
     seconds = time.perf_counter() - start
     say(f"calibrated {len(ranges)} tensors on {images} images with {method} in {seconds:.1f}s")
     info = {"calibration_set": getattr(calib, "name", None), "fingerprint": fingerprint}
@@ -138,15 +140,15 @@ class _OneBatch:
         return len(self.items)
 
 
-def _collect(fp32_onnx: Path, calib: Any, method: str, options: dict[str, Any],
+def _collect(fp32_onnx: Path, model: Any, calib: Any, method: str, options: dict[str, Any],
              percentile: float) -> dict[str, tuple[float, float]]:
-    from edgeres.quantize.qdq import _quiet, check_input_shape, input_info, load_model
+    from edgeres.quantize.qdq import _quiet, check_input_shape
 
     oq = require("onnxruntime.quantization", "INT8 calibration")
     from onnxruntime.quantization.calibrate import create_calibrator
 
-    model = load_model(fp32_onnx)
-    name, shape = input_info(model)
+    spec = onnx_input_spec(model)
+    name, shape = spec["name"], spec["shape"]
     batch_size = options["batch_size"]
     if isinstance(shape[0], int) and shape[0] > 0:
         batch_size = shape[0]  # a static-batch model takes exactly that many images per run

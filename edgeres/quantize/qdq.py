@@ -27,6 +27,7 @@ import contextlib
 import fnmatch
 import logging
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeres.errors import EdgeresError
+from edgeres.onnxutil import quantized_ops
 from edgeres.optional import require
 
 PLACEMENTS = ("tensorrt", "onnxruntime")
@@ -47,11 +49,6 @@ WEIGHTED_OPS = ("Conv", "Gemm", "MatMul")
 # kernels do not take, and those convolutions run in float. Measured on ResNet-18 32x32,
 # batch 1, 2 threads: 9 of 20 convolutions fused with CSE on, 20 of 20 with it off.
 ORT_DISABLED_OPTIMIZERS = ("CommonSubexpressionElimination",)
-
-QUANTIZED_OPS = frozenset({
-    "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QLinearAdd", "QGemm",
-    "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear", "QLinearGlobalAveragePool",
-})
 
 
 @dataclass(frozen=True)
@@ -69,31 +66,12 @@ class Layer:
 
 # --- reading the FP32 graph --------------------------------------------------------------------
 
-def load_model(path: str | Path):  # -> onnx.ModelProto
-    from edgeres.export.graph import load_onnx
-
-    return load_onnx(path)
-
-
 def check_not_quantized(model, path: str | Path) -> None:
     """Refuse a graph that already carries quantization: quantizing twice compounds the error."""
-    found = sorted({n.op_type for n in model.graph.node if n.op_type in QUANTIZED_OPS})
+    found = quantized_ops(model)
     if found:
         raise EdgeresError(f"{path} is already quantized (it contains {', '.join(found)}); "
                            "give edgeres quantize the FP32 ONNX it came from")
-
-
-def input_info(model) -> tuple[str, list[int | str]]:
-    """Name and shape (ints for static dims, names or '?' for dynamic ones) of the single input."""
-    initializers = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
-    if len(inputs) != 1:
-        raise EdgeresError(f"INT8 quantization needs a model with one input, this one has {len(inputs)}: "
-                           f"{[i.name for i in inputs]}")
-    dims: list[int | str] = []
-    for d in inputs[0].type.tensor_type.shape.dim:
-        dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?"))
-    return inputs[0].name, dims
 
 
 def check_input_shape(model_shape: Sequence[int | str], sample_shape: Sequence[int], source: str) -> None:
@@ -232,6 +210,7 @@ class Plan:
     layers: list[str]            # weighted nodes to quantize
     adds: dict[str, str]         # residual Add node -> residual input tensor (tensorrt)
     exclude: list[str]           # nodes kept in FP (onnxruntime placement)
+    output_ops: list[str]        # op types that write a network output (nothing is quantized there)
 
 
 def make_plan(model, quantize: Sequence[str], placement: str) -> Plan:
@@ -244,19 +223,21 @@ def make_plan(model, quantize: Sequence[str], placement: str) -> Plan:
         # A residual Q/DQ only pays when the Add fuses into an INT8 layer.
         adds = {add: res for add, (fusing, res) in residual_adds(model).items() if fusing in chosen}
     exclude = [layer.node for layer in weighted_layers(model) if layer.node not in chosen]
-    return Plan(placement=placement, layers=quantize, adds=adds, exclude=exclude)
+    outputs = {o.name for o in model.graph.output}
+    output_ops = sorted({n.op_type for n in model.graph.node if set(n.output) & outputs})
+    return Plan(placement=placement, layers=quantize, adds=adds, exclude=exclude, output_ops=output_ops)
 
 
 # --- writing the Q/DQ graph ------------------------------------------------------------------
 
 def write_qdq(fp32_onnx: Path, ranges: dict[str, tuple[float, float]], out: Path, plan: Plan) -> None:
-    """Write the Q/DQ model for ``plan`` using precomputed activation ``ranges``."""
+    """Write the Q/DQ model for ``plan`` using precomputed activation ``ranges``.
+
+    ONNX Runtime's quantizer reads ``fp32_onnx`` itself; everything edgeres needs to know
+    about the graph is already in the ``plan``."""
     onnx = require("onnx", "INT8 quantization")
     oq = require("onnxruntime.quantization", "INT8 quantization")
     from onnxruntime.quantization.calibrate import TensorsData, save_tensors_data
-
-    model = onnx.load(str(fp32_onnx))
-    out_ops = sorted({n.op_type for n in model.graph.node if set(n.output) & {o.name for o in model.graph.output}})
     extra = {
         "ActivationSymmetric": True,
         "WeightSymmetric": True,
@@ -273,11 +254,11 @@ def write_qdq(fp32_onnx: Path, ranges: dict[str, tuple[float, float]], out: Path
     else:
         op_types = None  # every operator ORT has a QDQ rule for
         nodes = None
-        extra["OpTypesToExcludeOutputQuantization"] = out_ops  # nothing on the network output
+        extra["OpTypesToExcludeOutputQuantization"] = plan.output_ops  # nothing on the network output
         extra["DedicatedQDQPair"] = True
         exclude = plan.exclude
     if plan.placement == "tensorrt" and not nodes:
-        onnx.save(model, str(out))
+        shutil.copyfile(fp32_onnx, out)  # nothing to quantize: the FP32 graph as it is
         return
     data = {name: (np.float32(lo), np.float32(hi)) for name, (lo, hi) in ranges.items()}
     tensors = TensorsData(oq.CalibrationMethod.MinMax, data)

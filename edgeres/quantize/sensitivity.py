@@ -86,14 +86,12 @@ class LayerSensitivity:
         return asdict(self)
 
 
-def rank_layers(fp32_onnx: Path, ranges: dict[str, tuple[float, float]], layers: Sequence[Layer],
+def rank_layers(fp32_onnx: Path, model: Any, ranges: dict[str, tuple[float, float]], layers: Sequence[Layer],
                 evaluate: Evaluator, placement: str, progress: Callable[[str], None] | None = None
                 ) -> list[LayerSensitivity]:
-    """Quantize each layer alone and measure the loss; most sensitive first."""
+    """Quantize each layer alone and measure the loss; most sensitive first (``model``: ``fp32_onnx`` parsed)."""
     from edgeres.progress import Progress
-    from edgeres.quantize.qdq import load_model
 
-    model = load_model(fp32_onnx)
     results = []
     with tempfile.TemporaryDirectory(prefix="edgeres-sens-") as tmp, \
             Progress(len(layers), "sensitivity (one layer at a time)") as bar:
@@ -122,7 +120,7 @@ class BudgetResult:
         return d
 
 
-def fit_budget(fp32_onnx: Path, ranges: dict[str, tuple[float, float]], quantize: Sequence[Layer],
+def fit_budget(fp32_onnx: Path, model: Any, ranges: dict[str, tuple[float, float]], quantize: Sequence[Layer],
                ranking: Sequence[LayerSensitivity], evaluate: Evaluator, budget: float, placement: str,
                out: Path, log: Callable[[str], None] = lambda _m: None) -> BudgetResult:
     """Return layers to FP, most sensitive first, until the loss is within ``budget`` points.
@@ -130,11 +128,8 @@ def fit_budget(fp32_onnx: Path, ranges: dict[str, tuple[float, float]], quantize
     Writes the final graph to ``out``. Terminates: each step removes one layer, and with
     no layer quantized the graph is the FP32 model (loss 0).
     """
-    from edgeres.quantize.qdq import load_model
-
     if budget < 0:
         raise EdgeresError(f"--accuracy-budget must be >= 0 points, got {budget}")
-    model = load_model(fp32_onnx)
     active = [layer.node for layer in quantize]
     order = [r.node for r in ranking if r.node in set(active)]
     display = {layer.node: layer.display for layer in quantize}
