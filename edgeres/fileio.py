@@ -96,6 +96,16 @@ def load_json(path: str | os.PathLike[str], what: str, fix: str = "") -> Any:
     return value
 
 
+CACHE_ENV = "EDGERES_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where edgeres keeps demo data, trained demo models, calibration and compiled-model caches:
+    ``$EDGERES_CACHE``, else ``~/.cache/edgeres``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "edgeres"
+
+
 def now_utc() -> str:
     """The one timestamp format edgeres writes into manifests and reports: ISO 8601, UTC, seconds."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -17,11 +17,12 @@ from onnx import TensorProto, helper, numpy_helper
 from trt_fakes import FakeCuda, make_tensorrt
 
 from edgeres.backends import tensorrt as trt_backend
-from edgeres.backends.tensorrt_onnx import input_spec, is_qdq, to_fp16
+from edgeres.backends.tensorrt_onnx import to_fp16
 from edgeres.bundle.kit import KIT_SCHEMA, KIT_SCHEMA_VERSION, build_kit, load_kit, write_kit
 from edgeres.cli import main
 from edgeres.data import PreprocessSpec
 from edgeres.errors import EdgeresError
+from edgeres.onnxutil import is_quantized, onnx_input_spec
 
 CLASSES = 4
 
@@ -144,13 +145,13 @@ def test_fp16_copy_matches_fp32_on_onnxruntime(tmp_path, models):
     b = ort.InferenceSession(str(out)).run(None, {"input": x})[0]
     assert b.dtype == np.float32
     np.testing.assert_allclose(a, b, atol=0.05, rtol=0.02)
-    assert input_spec(out) == {"name": "input", "shape": ["N", 3, 16, 16], "dtype": "float32"}
+    assert onnx_input_spec(out) == {"name": "input", "shape": ["N", 3, 16, 16], "dtype": "float32"}
 
 
 def test_fp16_copy_refuses_qdq(tmp_path, models):
     with pytest.raises(EdgeresError, match="Q/DQ"):
         to_fp16(models[1], tmp_path / "x.onnx")
-    assert is_qdq(onnx.load(str(models[1]))) and not is_qdq(onnx.load(str(models[0])))
+    assert is_quantized(onnx.load(str(models[1]))) and not is_quantized(onnx.load(str(models[0])))
 
 
 def test_nano_kit_refuses_int8_with_reason(tmp_path, models):

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from edgeres.data import DIGITS_PREPROCESS, cache_dir, open_set
-from edgeres.data import demo as demo_module
+from edgeres.data import demo_model as demo_module
 from edgeres.data.train import train_demo_model
 from edgeres.models import ResNet, load_checkpoint
 

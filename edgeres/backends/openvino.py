@@ -31,7 +31,7 @@ import numpy as np
 
 from edgeres.backends.base import Artifact, Availability, BuildSpec
 from edgeres.errors import EdgeresError
-from edgeres.fileio import read_json, sha256_file
+from edgeres.fileio import cache_dir, read_json, sha256_file
 from edgeres.optional import require, version_of
 
 # Options a target file may set in its [options] table (types checked by edgeres.targets).
@@ -65,8 +65,7 @@ def _ov() -> Any:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("EDGERES_CACHE") or Path.home() / ".cache" / "edgeres"
-    return Path(base) / "openvino"
+    return cache_dir() / "openvino"
 
 
 def _hint_name(value: Any) -> str:
@@ -182,17 +181,6 @@ def _summarize(compute: Counter[str]) -> str:
 
 
 # --- build ------------------------------------------------------------------------------------
-
-def is_qdq_onnx(path: Path) -> bool:
-    """True when the ONNX graph is explicitly quantized (has QuantizeLinear nodes)."""
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001
-        raise EdgeresError(f"cannot read ONNX {path}: {exc}") from None
-    return any(n.op_type in ("QuantizeLinear", "DynamicQuantizeLinear") for n in model.graph.node)
-
 
 def _source_metadata(graph: Path) -> dict[str, Any]:
     sidecar = Artifact.sidecar_of(graph)
@@ -324,7 +312,7 @@ class OpenVINOBackend:
         hint = self._hint_for(precision, spec.option("int8_float_precision", "f32"))
         check_precision_supported(core, device, hint, f"building {precision} for OpenVINO")
 
-        qdq = is_qdq_onnx(graph)
+        qdq = is_quantized(graph)
         if qdq and precision != "int8":
             raise EdgeresError(f"{graph} is an explicitly quantized (Q/DQ) ONNX: build it as int8, or give the FP32 ONNX")
         try:

@@ -21,8 +21,8 @@ import numpy as np
 
 from edgeres.errors import EdgeresError
 from edgeres.fileio import write_bytes_atomic
+from edgeres.onnxutil import is_quantized
 
-QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 FP16_MAX = float(np.finfo(np.float16).max)
 
 
@@ -30,24 +30,6 @@ def _onnx() -> Any:
     from edgeres.optional import require
 
     return require("onnx", "preparing an ONNX for TensorRT")
-
-
-def is_qdq(model: Any) -> bool:
-    return any(n.op_type in QDQ_OPS for n in model.graph.node)
-
-
-def input_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """{"name", "shape", "dtype"} of the single graph input (symbolic dims as strings)."""
-    onnx = _onnx()
-    model = onnx.load(str(path), load_external_data=False)
-    inits = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in inits]
-    if len(inputs) != 1:
-        raise EdgeresError(f"{path}: expected one model input, found {len(inputs)}")
-    t = inputs[0].type.tensor_type
-    shape: list[Any] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "N") for d in t.shape.dim]
-    return {"name": inputs[0].name, "shape": shape,
-            "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name}
 
 
 def _to_half(arr: np.ndarray) -> np.ndarray:
@@ -60,7 +42,7 @@ def to_fp16(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 
     model = onnx.load(str(src))
-    if is_qdq(model):
+    if is_quantized(model):
         raise EdgeresError(f"{src} is a Q/DQ (INT8) ONNX: an FP16 copy is made from the FP32 ONNX only")
     graph = model.graph
     FLOAT, HALF = TensorProto.FLOAT, TensorProto.FLOAT16

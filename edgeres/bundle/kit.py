@@ -185,7 +185,8 @@ def write_kit(out: str | os.PathLike[str], *, target: Any, fp32_onnx: str | os.P
     batch profile (default: the target's); ``fp16_onnx``: True to make the FP16 copy here
     (needs onnx), a path to use one, False for none; ``options``: TensorRT option overrides.
     """
-    from edgeres.backends.tensorrt_onnx import input_spec, is_qdq, to_fp16
+    from edgeres.backends.tensorrt_onnx import to_fp16
+    from edgeres.onnxutil import is_quantized, onnx_input_spec
 
     target = _as_target(target)
     out = Path(out)
@@ -202,13 +203,11 @@ def write_kit(out: str | os.PathLike[str], *, target: Any, fp32_onnx: str | os.P
     if "int8" in precisions:
         if qdq_onnx is None or not Path(qdq_onnx).is_file():
             raise EdgeresError("an int8 kit needs the Q/DQ ONNX from edgeres quantize (qdq_onnx)")
-        import onnx
-
-        if not is_qdq(onnx.load(str(qdq_onnx), load_external_data=False)):
+        if not is_quantized(qdq_onnx):
             raise EdgeresError(f"{qdq_onnx} has no QuantizeLinear/DequantizeLinear nodes: it is not a Q/DQ INT8 ONNX")
     batch = BatchProfile.parse(batch) if isinstance(batch, str) else (batch or target.batch_profile)
     opts = resolve_options(target.options, options)
-    spec = input_spec(fp32_onnx)
+    spec = onnx_input_spec(fp32_onnx)
     shapes = profile_shapes(spec["shape"], batch)
     inputs, labels, reference = _check_arrays(inputs, labels, reference_logits, slice_size)
     expected = tuple(int(d) for d in spec["shape"][1:])

@@ -1,4 +1,4 @@
-"""Demo data from real data that installed packages ship (nothing is downloaded), and the demo model.
+"""Demo data from real data that installed packages ship (nothing is downloaded).
 
 * Digits: scikit-learn's 1,797 real handwritten digits (8x8, 16 grey levels, 10 classes),
   written as 32x32 RGB PNG files in the ImageNet folder layout with a fixed, stratified
@@ -11,7 +11,7 @@
   (the ImageNet preprocessing makes them 224x224).
 
 Both are written once under ``cache_dir()/demo`` (built in a temporary folder, then renamed:
-never half-written) and reused. This module imports torch only to train the demo model.
+never half-written) and reused. The demo model trained on the digits: ``demo_model.py``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from edgeres.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
-from edgeres.data.sources import cache_dir
 from edgeres.errors import EdgeresError
+from edgeres.fileio import cache_dir
 
 # Bump when the files written here change: it is part of every cache key that depends on them.
 DATA_VERSION = 1
@@ -72,7 +72,7 @@ def _publish(tmp: Path, final: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _materialize(final: Path, write: Any) -> Path:
+def materialize(final: Path, write: Any) -> Path:
     """Run ``write(folder)`` into a temporary folder beside ``final`` and rename it into place, once."""
     if _is_complete(final):
         return final
@@ -134,7 +134,7 @@ def demo_digits_dir(split: str) -> Path:
     or "val" (359 images), stratified 80/20 with a fixed seed."""
     if split not in DIGITS_SPLITS:
         raise EdgeresError(f"unknown digits split {split!r}: choose 'train' or 'val'")
-    root = _materialize(_demo_root() / f"digits-v{DATA_VERSION}", _write_digits)
+    root = materialize(_demo_root() / f"digits-v{DATA_VERSION}", _write_digits)
     return root / split
 
 
@@ -166,35 +166,4 @@ def _write_photos(folder: Path) -> dict[str, Any]:
 
 def demo_photos_dir() -> Path:
     """``cache_dir()/demo/photos-v1``: scikit-image's shipped photographs, a flat unlabeled folder."""
-    return _materialize(_demo_root() / f"photos-v{DATA_VERSION}", _write_photos)
-
-
-# ----------------------------------------------------------------------------- the demo model
-
-
-def demo_model_dir(depth: int = 18, epochs: int | None = None, seed: int = 0) -> Path:
-    from edgeres.data.train import DEFAULT_EPOCHS, TRAIN_VERSION
-
-    epochs = DEFAULT_EPOCHS if epochs is None else epochs
-    return cache_dir() / "models" / f"demo-resnet{depth}-e{epochs}-s{seed}-d{DATA_VERSION}-t{TRAIN_VERSION}"
-
-
-def ensure_demo_model(depth: int = 18, epochs: int | None = None, seed: int = 0, progress: bool = True) -> Path:
-    """A trained demo model directory (``model.pth`` + ``model.json``), cached under
-    ``cache_dir()/models`` and keyed by (depth, epochs, seed, data and training-recipe versions).
-    Trains it on first use (about 90 s for ResNet-18 on 2 CPU cores)."""
-    from edgeres.data.train import DEFAULT_EPOCHS, train_demo_model
-
-    epochs = DEFAULT_EPOCHS if epochs is None else epochs
-    final = demo_model_dir(depth, epochs, seed)
-    if (final / "model.json").is_file() and (final / "model.pth").is_file():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        train_demo_model(tmp, depth=depth, epochs=epochs, seed=seed, progress=progress)
-        (tmp / MARKER).write_text("{}\n", encoding="utf-8")
-        _publish(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return materialize(_demo_root() / f"photos-v{DATA_VERSION}", _write_photos)

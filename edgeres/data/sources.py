@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeres.data import demo
 from edgeres.data.preprocess import PreprocessSpec
 from edgeres.data.sets import ArraySet, FolderSet, ImageSet
 from edgeres.errors import EdgeresError
@@ -24,7 +25,6 @@ try:  # Python 3.11+
 except ImportError:  # pragma: no cover - Python 3.10 (tomli is a dependency there)
     import tomli as tomllib  # type: ignore[no-redef]
 
-CACHE_ENV = "EDGERES_CACHE"
 SPECS_ENV = "EDGERES_CALIBRATION_DIR"
 BUILTIN_SPECS = Path(__file__).resolve().parent.parent.parent / "calibration"
 DEMO_PREFIX = "demo:"
@@ -39,13 +39,6 @@ SPEC_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "require_labels": (bool, False),
     "preprocess": (dict, False),
 }
-
-
-def cache_dir() -> Path:
-    """Where edgeres keeps demo data, trained demo models and calibration caches:
-    ``$EDGERES_CACHE``, else ``~/.cache/edgeres``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "edgeres"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -157,8 +150,6 @@ def list_specs() -> dict[str, Path]:
 
 
 def _demo_source(source: str) -> tuple[Path, PreprocessSpec, str]:
-    from edgeres.data import demo
-
     which = source[len(DEMO_PREFIX):]
     if which in ("digits-train", "digits-val"):
         split = which.split("-", 1)[1]

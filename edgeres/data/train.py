@@ -26,7 +26,7 @@ from edgeres.data.demo import DATA_VERSION, DIGITS_PREPROCESS
 from edgeres.data.sets import ImageSet
 from edgeres.data.sources import open_set
 from edgeres.errors import EdgeresError
-from edgeres.fileio import sha256_file, write_json_atomic
+from edgeres.fileio import atomic_path, sha256_file, write_json_atomic
 
 # Bump when the recipe changes: it is part of the cache key of ensure_demo_model.
 TRAIN_VERSION = 1
@@ -75,9 +75,7 @@ def train_demo_model(out: str | os.PathLike[str], *, depth: int = 18, epochs: in
     from edgeres.optional import require
 
     torch = require("torch", "training the demo model")
-    import torch.nn.functional as F
-
-    from edgeres.models import ResNet, check_depth
+    from edgeres.models import check_depth
 
     check_depth(depth)
     if epochs < 1:
@@ -90,76 +88,32 @@ def train_demo_model(out: str | os.PathLike[str], *, depth: int = 18, epochs: in
     for role, data in (("training", train_set), ("validation", val_set)):
         if not data.has_labels:
             raise EdgeresError(f"the {role} set {data.name} has no labels")
-    classes = train_set.classes or []
-    x_train, y_train = train_set.load_all(progress="decoding training images" if progress else None)
-    x_val, y_val = val_set.load_all(progress="decoding validation images" if progress else None)
-    assert y_train is not None and y_val is not None
-    input_size = int(x_train.shape[-1])
+    train_data = train_set.load_all(progress="decoding training images" if progress else None)
+    val_data = val_set.load_all(progress="decoding validation images" if progress else None)
 
     saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        model = ResNet(depth, num_classes=len(classes), zero_init_residual=True)
-        xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
-        xv, yv = torch.from_numpy(x_val), torch.from_numpy(y_val)
-        steps_per_epoch = (len(xt) + batch_size - 1) // batch_size
-        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
-                                                       pct_start=0.25)
-        train_started, cpu_started = time.perf_counter(), time.process_time()
-        history = []
-        for epoch in range(epochs):
-            model.train()
-            order = torch.randperm(len(xt), generator=generator)
-            total_loss, seen = 0.0, 0
-            for start in range(0, len(xt), batch_size):
-                idx = order[start:start + batch_size]
-                if len(idx) < 2:  # batch norm needs two samples
-                    continue
-                xb = _shift_batch(xt[idx], generator)
-                loss = F.cross_entropy(model(xb), yt[idx], label_smoothing=0.1)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total_loss += loss.item() * len(idx)
-                seen += len(idx)
-            val_top1 = evaluate(model, xv, yv)
-            history.append({"epoch": epoch + 1, "loss": round(total_loss / max(seen, 1), 4),
-                            "val_top1": round(val_top1, 4)})
-            log(f"epoch {epoch + 1}/{epochs}: loss {total_loss / max(seen, 1):.3f}, "
-                f"val top-1 {100 * val_top1:.2f}% ({time.perf_counter() - train_started:.1f}s)")
-        train_seconds = time.perf_counter() - train_started
-        train_cpu_seconds = time.process_time() - cpu_started
-        train_top1 = evaluate(model, xt, yt)
-        model.eval()
-        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        run = _fit(depth, len(train_set.classes or []), train_data, val_data, epochs=epochs, seed=seed,
+                   batch_size=batch_size, lr=lr, log=log)
     finally:
         torch.set_num_threads(saved[0])
         torch.use_deterministic_algorithms(saved[1])
 
     out.mkdir(parents=True, exist_ok=True)
-    from edgeres.fileio import atomic_path
-
     with atomic_path(out / "model.pth") as tmp:
-        torch.save(state, tmp)
-    preprocess = train_set.preprocess.to_dict()
+        torch.save(run.pop("state"), tmp)
     info: dict[str, Any] = {
         "name": f"demo ResNet-{depth} on scikit-learn digits",
         "depth": depth,
-        "num_classes": len(classes),
-        "input_size": input_size,
+        "num_classes": len(train_set.classes or []),
+        "input_size": int(train_data[0].shape[-1]),
         "in_channels": 3,
         "shortcut": "projection",
-        "classes": list(classes),
-        "preprocess": preprocess,
-        "val_top1": round(history[-1]["val_top1"], 4),
-        "train_top1": round(train_top1, 4),
-        "train_seconds": round(train_seconds, 1),
-        "train_cpu_seconds": round(train_cpu_seconds, 1),
+        "classes": list(train_set.classes or []),
+        "preprocess": train_set.preprocess.to_dict(),
+        **{k: run[k] for k in ("val_top1", "train_top1", "train_seconds", "train_cpu_seconds")},
         "total_seconds": round(time.perf_counter() - started, 1),
         "epochs": epochs,
         "seed": seed,
@@ -169,7 +123,7 @@ def train_demo_model(out: str | os.PathLike[str], *, depth: int = 18, epochs: in
         "recipe": {"optimizer": "SGD nesterov momentum 0.9, weight decay 5e-4", "schedule": "one-cycle",
                    "label_smoothing": 0.1, "augmentation": f"random shift up to {MAX_SHIFT} px",
                    "zero_init_residual": True},
-        "history": history,
+        "history": run["history"],
         "train_set": train_set.describe(),
         "val_set": val_set.describe(),
         "checkpoint": "model.pth",
@@ -184,6 +138,57 @@ def train_demo_model(out: str | os.PathLike[str], *, depth: int = 18, epochs: in
         info["note"] = "trained with a preprocessing other than DIGITS_PREPROCESS"
     write_json_atomic(out / "model.json", info)
     return info
+
+
+def _fit(depth: int, num_classes: int, train_data: tuple[Any, Any], val_data: tuple[Any, Any], *, epochs: int,
+         seed: int, batch_size: int, lr: float, log: Any) -> dict[str, Any]:
+    """The training loop (SGD, one-cycle schedule, random shifts): the trained ``state`` dict, the
+    per-epoch ``history``, accuracies and timings."""
+    import torch
+    import torch.nn.functional as F
+
+    from edgeres.models import ResNet
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = ResNet(depth, num_classes=num_classes, zero_init_residual=True)
+    xt, yt = torch.from_numpy(train_data[0]), torch.from_numpy(train_data[1])
+    xv, yv = torch.from_numpy(val_data[0]), torch.from_numpy(val_data[1])
+    steps_per_epoch = (len(xt) + batch_size - 1) // batch_size
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
+                                                   pct_start=0.25)
+    train_started, cpu_started = time.perf_counter(), time.process_time()
+    history = []
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(xt), generator=generator)
+        total_loss, seen = 0.0, 0
+        for start in range(0, len(xt), batch_size):
+            idx = order[start:start + batch_size]
+            if len(idx) < 2:  # batch norm needs two samples
+                continue
+            xb = _shift_batch(xt[idx], generator)
+            loss = F.cross_entropy(model(xb), yt[idx], label_smoothing=0.1)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total_loss += loss.item() * len(idx)
+            seen += len(idx)
+        val_top1 = evaluate(model, xv, yv)
+        history.append({"epoch": epoch + 1, "loss": round(total_loss / max(seen, 1), 4),
+                        "val_top1": round(val_top1, 4)})
+        log(f"epoch {epoch + 1}/{epochs}: loss {total_loss / max(seen, 1):.3f}, "
+            f"val top-1 {100 * val_top1:.2f}% ({time.perf_counter() - train_started:.1f}s)")
+    train_seconds = time.perf_counter() - train_started
+    train_cpu_seconds = time.process_time() - cpu_started
+    train_top1 = evaluate(model, xt, yt)
+    model.eval()
+    return {"state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "val_top1": round(history[-1]["val_top1"], 4), "train_top1": round(train_top1, 4),
+            "train_seconds": round(train_seconds, 1), "train_cpu_seconds": round(train_cpu_seconds, 1),
+            "history": history}
 
 
 def read_model_info(folder: str | os.PathLike[str]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from edgeres.errors import EdgeresError
-from edgeres.fileio import read_json, sha256_file, sha256_json, write_json_atomic
+from edgeres.fileio import cache_dir, read_json, sha256_file, sha256_json, write_json_atomic
 from edgeres.onnxutil import load_onnx, onnx_input_spec
 from edgeres.optional import require
 
@@ -79,9 +79,7 @@ def method_options(method: str, percentile: float, batch_size: int) -> dict[str,
 
 
 def default_cache_dir() -> Path:
-    from edgeres.data import cache_dir
-
-    return Path(cache_dir()) / "calibration"
+    return cache_dir() / "calibration"
 
 
 def calibrate(fp32_onnx: Path, calib: Any, *, method: str = DEFAULT_METHOD, percentile: float = 99.99,
