@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from edgeres import __version__
+from edgeres import __version__, checks
 from edgeres.errors import EdgeresError, UsageError
 from edgeres.table import format_table
 
@@ -392,12 +392,9 @@ def _run_quantize(args: argparse.Namespace) -> int:
     from edgeres.data import open_set
     from edgeres.quantize import quantize_onnx
 
-    if args.calib_size < 1:
-        raise UsageError(f"--calib-size must be at least 1, got {args.calib_size}")
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if (args.sensitivity or args.accuracy_budget is not None) and not args.val:
-        raise UsageError("--sensitivity and --accuracy-budget need --val DIR|spec")
+    checks.at_least_one(calib_size=args.calib_size, batch_size=args.batch_size, val_size=args.val_size)
+    checks.accuracy_budget(args.accuracy_budget)
+    checks.analysis_needs_val(args.sensitivity, args.accuracy_budget, bool(args.val))
     model = Path(args.model)
     preprocess = _preprocess_of(model) if model.is_file() else None
     calib = open_set(args.calib, size=args.calib_size, seed=args.seed, preprocess=preprocess)
@@ -493,6 +490,8 @@ def _csv(text: str | None) -> list[str] | None:
 
 
 def _add_build(sub: argparse._SubParsersAction) -> None:
+    from edgeres.quantize.calibrate import DEFAULT_METHOD, METHODS
+
     p = sub.add_parser("build", help="model -> ONNX -> INT8 -> engines (or a device kit) -> report -> bundle")
     p.add_argument("--target", required=True, help="target name, alias or TOML file (see: edgeres targets)")
     p.add_argument("--depth", type=_integer, required=True, help="ResNet depth: 18, 34, 50, 101 or 152")
@@ -514,8 +513,9 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--accuracy-budget", type=float, default=None,
                    help="points of top-1 (or of agreement without labels) INT8 may lose; layers fall back to FP "
                         "until it holds (default: the target's budget, used only to recommend a precision)")
-    p.add_argument("--method", default=None, choices=["entropy", "minmax", "percentile", "mse"],
-                   help="calibration method of the Q/DQ INT8 ONNX (default entropy; cpu and TensorRT targets)")
+    p.add_argument("--method", default=None, choices=METHODS,
+                   help=f"calibration method of the Q/DQ INT8 ONNX (default {DEFAULT_METHOD}; cpu and TensorRT "
+                        "targets)")
     p.add_argument("--keep-fp", default=None, help="layers to keep in floating point, e.g. conv1,fc; 'none' "
                    "quantizes every layer (default: the first conv and the last FC)")
     p.add_argument("--bench-seconds", type=float, default=2.0, help="time budget per latency measurement")

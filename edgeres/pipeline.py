@@ -17,17 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from edgeres import __version__
+from edgeres import __version__, checks
 from edgeres.backends import Artifact, BatchProfile, BuildSpec, get_backend
 from edgeres.data import PreprocessSpec, open_set
 from edgeres.errors import EdgeresError, UsageError
 from edgeres.fileio import sha256_file
+from edgeres.quantize.calibrate import DEFAULT_METHOD
 from edgeres.stages import StageLog, Stages, exclusive
 from edgeres.targets import Target, get_target
 
 FP32 = "fp32"
 DEFAULT_CALIBRATION = "demo:photos"  # shipped photographs: real images for any ImageNet-shaped model
-DEFAULT_METHOD = "entropy"
 SLICE_SIZE = 256
 
 
@@ -261,11 +261,8 @@ def check_request(req: BuildRequest, target: Target) -> None:
     """Refuse what would otherwise fail (or be ignored) after minutes of work."""
     if req.bench_seconds <= 0:
         raise UsageError(f"--bench-seconds must be positive, got {req.bench_seconds}")
-    if req.accuracy_budget is not None and req.accuracy_budget < 0:
-        raise UsageError(f"--accuracy-budget is the points of accuracy INT8 may lose: >= 0, got {req.accuracy_budget}")
-    for flag, value in (("--calib-size", req.calib_size), ("--val-size", req.val_size)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}")
+    checks.accuracy_budget(req.accuracy_budget)
+    checks.at_least_one(calib_size=req.calib_size, val_size=req.val_size)
     if req.val_size is not None and req.val is None:
         raise UsageError("--val-size needs --val (the validation images to draw from)")
     if not _uses_qdq(target) and (req.method is not None or req.keep_fp is not None):

@@ -13,8 +13,8 @@ from edgeres.backends.base import Artifact
 from edgeres.errors import EdgeresError, UsageError
 from edgeres.export import export_onnx, fold_batchnorm
 from edgeres.export.exporter import checkpoint_info, export_resnet
-from edgeres.onnxutil import load_onnx, onnx_input_spec, read_metadata
 from edgeres.models import ResNet
+from edgeres.onnxutil import load_onnx, onnx_input_spec, read_metadata
 
 ort = pytest.importorskip("onnxruntime")
 

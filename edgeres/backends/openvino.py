@@ -32,6 +32,7 @@ import numpy as np
 from edgeres.backends.base import Artifact, Availability, BuildSpec
 from edgeres.errors import EdgeresError
 from edgeres.fileio import cache_dir, read_json, sha256_file
+from edgeres.onnxutil import is_quantized
 from edgeres.optional import require, version_of
 
 # Options a target file may set in its [options] table (types checked by edgeres.targets).

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from edgeres import checks
 from edgeres.backends.base import Artifact
 from edgeres.errors import EdgeresError
 from edgeres.fileio import atomic_path, sha256_file, write_json_atomic
@@ -84,10 +85,9 @@ def quantize_onnx(fp32_onnx: Path, calib: Any, out: Path, *, method: str = DEFAU
     fp32_onnx = Path(fp32_onnx)
     if placement not in PLACEMENTS:
         raise EdgeresError(f"unknown Q/DQ placement {placement!r}: choose from {', '.join(PLACEMENTS)}")
-    if batch_size < 1:
-        raise EdgeresError(f"calibration batch size must be at least 1, got {batch_size}")
-    if (sensitivity or accuracy_budget is not None) and val is None:
-        raise EdgeresError("sensitivity analysis and --accuracy-budget need a validation set (--val DIR|spec)")
+    checks.at_least_one(batch_size=batch_size)
+    checks.accuracy_budget(accuracy_budget)
+    checks.analysis_needs_val(sensitivity, accuracy_budget, val is not None)
     model = load_onnx(fp32_onnx)  # parsed once; every step below reads this copy
     check_not_quantized(model, fp32_onnx)
     shape = onnx_input_spec(model)["shape"]

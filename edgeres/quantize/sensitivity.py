@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeres.errors import EdgeresError
+from edgeres import checks
 from edgeres.quantize.qdq import ORT_DISABLED_OPTIMIZERS, Layer, make_plan, write_qdq
 
 
@@ -128,8 +128,7 @@ def fit_budget(fp32_onnx: Path, model: Any, ranges: dict[str, tuple[float, float
     Writes the final graph to ``out``. Terminates: each step removes one layer, and with
     no layer quantized the graph is the FP32 model (loss 0).
     """
-    if budget < 0:
-        raise EdgeresError(f"--accuracy-budget must be >= 0 points, got {budget}")
+    checks.accuracy_budget(budget)
     active = [layer.node for layer in quantize]
     order = [r.node for r in ranking if r.node in set(active)]
     display = {layer.node: layer.display for layer in quantize}

@@ -1,0 +1,29 @@
+"""Argument checks shared by the command line and the Python API: one message per mistake,
+naming the command-line option, raised as ``UsageError`` (exit code 2) before any work starts."""
+
+from __future__ import annotations
+
+from edgeres.errors import UsageError
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def at_least_one(**values: int | None) -> None:
+    """Counts (images, batch sizes, iterations): None means "not given", anything else must be >= 1."""
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise UsageError(f"{_flag(name)} must be at least 1, got {value}")
+
+
+def accuracy_budget(budget: float | None) -> None:
+    """The points of accuracy INT8 may lose: none given, or >= 0."""
+    if budget is not None and budget < 0:
+        raise UsageError(f"--accuracy-budget is the points of accuracy INT8 may lose: >= 0, got {budget}")
+
+
+def analysis_needs_val(sensitivity: bool, budget: float | None, has_val: bool) -> None:
+    """Sensitivity ranking and the accuracy budget measure on a validation set."""
+    if (sensitivity or budget is not None) and not has_val:
+        raise UsageError("--sensitivity and --accuracy-budget need a validation set (--val DIR|spec)")
