@@ -23,7 +23,7 @@ from edgeres.data import (
     open_set,
     to_rgb,
 )
-from edgeres.data import sets as sets_module
+from edgeres.data import folders as sets_module
 from edgeres.errors import EdgeresError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The small interface every backend implements (see DESIGN.md).
+"""The small interface every backend implements.
 
 A backend builds an artifact from an ONNX graph and loads it into a runner.
 Backends never import each other; only the pipeline knows the order of steps.

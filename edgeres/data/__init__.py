@@ -4,10 +4,12 @@ Torch-free: everything here imports with Pillow and numpy only (training the dem
 imports torch when it runs).
 """
 
+from edgeres.data.arrays import ArraySet
 from edgeres.data.demo import DATA_VERSION, DIGITS_PREPROCESS, demo_digits_dir, demo_photos_dir
 from edgeres.data.demo_model import demo_model_dir, ensure_demo_model
+from edgeres.data.folders import FolderSet, load_image
 from edgeres.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec, to_rgb
-from edgeres.data.sets import ArraySet, FolderSet, ImageSet, SkippedFilesWarning, load_image
+from edgeres.data.sets import ImageSet, SkippedFilesWarning
 from edgeres.data.sources import CalibrationSpec, list_specs, open_set
 from edgeres.fileio import cache_dir
 

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from edgeres.data import demo
+from edgeres.data.arrays import ArraySet
+from edgeres.data.folders import FolderSet
 from edgeres.data.preprocess import PreprocessSpec
-from edgeres.data.sets import ArraySet, FolderSet, ImageSet
+from edgeres.data.sets import ImageSet
 from edgeres.errors import EdgeresError
 
 try:  # Python 3.11+

@@ -212,19 +212,7 @@ def export_onnx(
 
     started = time.perf_counter()
     check_input_size(input_size)
-    if exporter not in EXPORTERS:
-        raise UsageError(f"unknown exporter {exporter!r}: choose from {', '.join(EXPORTERS)}")
-    if not MIN_OPSET[exporter] <= opset <= MAX_OPSET:
-        if exporter == "dynamo" and opset < MIN_OPSET["dynamo"]:
-            raise UsageError(f"the dynamo exporter writes opset 18 or newer, got --opset {opset}")
-        raise UsageError(f"opset must be between {MIN_OPSET[exporter]} and {MAX_OPSET}, got {opset}")
-    if batch != "dynamic":
-        try:
-            batch = int(batch)
-        except (TypeError, ValueError):
-            raise UsageError(f"batch must be 'dynamic' or a positive integer, got {batch!r}") from None
-        if batch < 1:
-            raise UsageError(f"batch must be 'dynamic' or a positive integer, got {batch}")
+    batch = _check_export_args(exporter, opset, batch)
     dynamic = batch == "dynamic"
     num_classes = int(getattr(model, "num_classes", 0)) or None
     if classes is not None:
@@ -237,30 +225,12 @@ def export_onnx(
         raise EdgeresError(f"the preprocessing crops to {preprocess.crop} pixels but the model is exported for "
                            f"{input_size}: give matching --input-size and preprocessing")
     out_path = _resolve_out(out)
-    checkpoint_sha = sha256_file(checkpoint) if checkpoint else None
 
     was_training = model.training
     model.eval()
     try:
         example = torch.randn(2 if dynamic else int(batch), in_channels, input_size, input_size)
-        # Both exporters fold eval-mode BatchNorm into the convolutions (constant folding); should
-        # one survive, fold it in PyTorch and export again.
-        raw = _export_bytes(model, example, exporter=exporter, opset=opset, dynamic=dynamic)
-        proto: onnx.ModelProto = onnx.load_from_string(raw)
-        bn_folded_by = "exporter"
-        if any(n.op_type == "BatchNormalization" for n in proto.graph.node):
-            raw = _export_bytes(fold_batchnorm(model), example, exporter=exporter, opset=opset, dynamic=dynamic)
-            proto = onnx.load_from_string(raw)
-            bn_folded_by = "edgeres (torch)"
-        cleaned: dict[str, Any] = clean_graph(proto)
-        cleaned["batchnorm_folded_by"] = bn_folded_by
-        if any(n.op_type in ("Shape", "ConstantOfShape", "Constant") for n in proto.graph.node):
-            folded_proto = fold_constants(proto)
-            if folded_proto is not None and len(folded_proto.graph.node) < len(proto.graph.node):
-                cleaned["constant_nodes_folded"] = len(proto.graph.node) - len(folded_proto.graph.node)
-                proto = folded_proto
-                for key, value in clean_graph(proto).items():
-                    cleaned[key] = cleaned.get(key, 0) + value
+        proto, cleaned = _export_clean(model, example, exporter=exporter, opset=opset, dynamic=dynamic)
         ops = op_counts(proto)
         if "BatchNormalization" in ops:
             raise EdgeresError("internal: BatchNormalization survived folding; please report this")
@@ -269,15 +239,29 @@ def export_onnx(
                              batch=3 if dynamic else int(batch), dynamic=dynamic, seed=parity_seed)
     finally:
         model.train(was_training)
-    if "skipped" not in parity:
-        limit = tolerance * max(1.0, parity["max_abs_reference"])
-        parity.update(tolerance=limit, min_cosine=MIN_COSINE)
-        if parity["max_abs_diff"] > limit or parity["cosine"] < MIN_COSINE:
-            raise EdgeresError(
-                f"the exported ONNX does not match PyTorch: max abs diff {parity['max_abs_diff']:.3g} (limit "
-                f"{limit:.3g}), cosine {parity['cosine']:.6f} (minimum {MIN_COSINE}); nothing was written")
+    _check_parity(parity, tolerance)
 
-    metadata: dict[str, Any] = {
+    metadata = _fp32_metadata(model, proto, input_size=input_size, batch=batch, classes=classes,
+                              preprocess=preprocess, checkpoint=checkpoint, exporter=exporter, ops=ops,
+                              cleaned=cleaned, parity=parity)
+    proto.producer_name, proto.producer_version = "edgeres", __version__
+    proto.doc_string = f"ResNet-{metadata['depth']} exported by edgeres {__version__} ({exporter} exporter)"
+    set_metadata(proto, metadata)
+    with atomic_path(out_path) as tmp:
+        onnx.save(proto, str(tmp))
+    metadata["export_seconds"] = round(time.perf_counter() - started, 3)
+    return Artifact(path=out_path, metadata=metadata).save()
+
+
+def _fp32_metadata(model: nn.Module, proto: onnx.ModelProto, *, input_size: int, batch: str | int,
+                   classes: list[str] | None, preprocess: PreprocessSpec, checkpoint: str | os.PathLike[str] | None,
+                   exporter: str, ops: dict[str, int], cleaned: dict[str, Any],
+                   parity: dict[str, Any]) -> dict[str, Any]:
+    """What the sidecar and the ONNX's own metadata say about an FP32 export."""
+    import onnx
+    import torch
+
+    return {
         "backend": "onnx",
         "backend_version": onnx.__version__,
         "precision": "fp32",
@@ -286,15 +270,15 @@ def export_onnx(
         "output": onnx_output_spec(proto),
         "model": f"resnet{getattr(model, 'depth', '')}",
         "depth": getattr(model, "depth", None),
-        "num_classes": num_classes,
-        "in_channels": in_channels,
+        "num_classes": int(getattr(model, "num_classes", 0)) or None,
+        "in_channels": int(getattr(model, "in_channels", 3)),
         "shortcut": getattr(model, "shortcut", None),
         "input_size": input_size,
         "batch": batch,
         "classes": classes,
         "preprocess": preprocess.to_dict(),
         "checkpoint": str(checkpoint) if checkpoint else None,
-        "checkpoint_sha256": checkpoint_sha,
+        "checkpoint_sha256": sha256_file(checkpoint) if checkpoint else None,
         "weights": "checkpoint" if checkpoint else "random",
         "opset": opset_of(proto),
         "exporter": exporter,
@@ -306,13 +290,64 @@ def export_onnx(
                   **cleaned},
         "parity": parity,
     }
-    proto.producer_name, proto.producer_version = "edgeres", __version__
-    proto.doc_string = f"ResNet-{metadata['depth']} exported by edgeres {__version__} ({exporter} exporter)"
-    set_metadata(proto, metadata)
-    with atomic_path(out_path) as tmp:
-        onnx.save(proto, str(tmp))
-    metadata["export_seconds"] = round(time.perf_counter() - started, 3)
-    return Artifact(path=out_path, metadata=metadata).save()
+
+
+def _check_export_args(exporter: str, opset: int, batch: str | int) -> str | int:
+    """The exporter, opset and batch a caller asked for, checked; the batch as "dynamic" or an int."""
+    if exporter not in EXPORTERS:
+        raise UsageError(f"unknown exporter {exporter!r}: choose from {', '.join(EXPORTERS)}")
+    if not MIN_OPSET[exporter] <= opset <= MAX_OPSET:
+        if exporter == "dynamo" and opset < MIN_OPSET["dynamo"]:
+            raise UsageError(f"the dynamo exporter writes opset 18 or newer, got --opset {opset}")
+        raise UsageError(f"opset must be between {MIN_OPSET[exporter]} and {MAX_OPSET}, got {opset}")
+    if batch == "dynamic":
+        return batch
+    try:
+        batch = int(batch)
+    except (TypeError, ValueError):
+        raise UsageError(f"batch must be 'dynamic' or a positive integer, got {batch!r}") from None
+    if batch < 1:
+        raise UsageError(f"batch must be 'dynamic' or a positive integer, got {batch}")
+    return batch
+
+
+def _export_clean(model: nn.Module, example: Any, *, exporter: str, opset: int,
+                  dynamic: bool) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """Export, then clean the graph: BatchNorm folded, Identities and duplicate initializers
+    removed, shape arithmetic folded into constants. Returns the graph and what was removed."""
+    import onnx
+
+    # Both exporters fold eval-mode BatchNorm into the convolutions (constant folding); should
+    # one survive, fold it in PyTorch and export again.
+    raw = _export_bytes(model, example, exporter=exporter, opset=opset, dynamic=dynamic)
+    proto: onnx.ModelProto = onnx.load_from_string(raw)
+    bn_folded_by = "exporter"
+    if any(n.op_type == "BatchNormalization" for n in proto.graph.node):
+        raw = _export_bytes(fold_batchnorm(model), example, exporter=exporter, opset=opset, dynamic=dynamic)
+        proto = onnx.load_from_string(raw)
+        bn_folded_by = "edgeres (torch)"
+    cleaned: dict[str, Any] = clean_graph(proto)
+    cleaned["batchnorm_folded_by"] = bn_folded_by
+    if any(n.op_type in ("Shape", "ConstantOfShape", "Constant") for n in proto.graph.node):
+        folded_proto = fold_constants(proto)
+        if folded_proto is not None and len(folded_proto.graph.node) < len(proto.graph.node):
+            cleaned["constant_nodes_folded"] = len(proto.graph.node) - len(folded_proto.graph.node)
+            proto = folded_proto
+            for key, value in clean_graph(proto).items():
+                cleaned[key] = cleaned.get(key, 0) + value
+    return proto, cleaned
+
+
+def _check_parity(parity: dict[str, Any], tolerance: float) -> None:
+    """Refuse an export whose ONNX Runtime logits do not match PyTorch's (records the limits in ``parity``)."""
+    if "skipped" in parity:
+        return
+    limit = tolerance * max(1.0, parity["max_abs_reference"])
+    parity.update(tolerance=limit, min_cosine=MIN_COSINE)
+    if parity["max_abs_diff"] > limit or parity["cosine"] < MIN_COSINE:
+        raise EdgeresError(
+            f"the exported ONNX does not match PyTorch: max abs diff {parity['max_abs_diff']:.3g} (limit "
+            f"{limit:.3g}), cosine {parity['cosine']:.6f} (minimum {MIN_COSINE}); nothing was written")
 
 
 def checkpoint_info(weights: str | os.PathLike[str] | None) -> dict[str, Any]:

@@ -40,10 +40,6 @@ class AccuracyResult:
         return self.top1 is not None
 
     @property
-    def has_reference(self) -> bool:
-        return self.agreement is not None
-
-    @property
     def top1_drop(self) -> float | None:
         """Reference top-1 minus this top-1 (fraction; positive = worse), when both are known."""
         if self.top1 is None or self.reference_top1 is None:
