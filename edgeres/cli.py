@@ -377,12 +377,10 @@ def _keep_fp(text: str | None) -> list[str] | None:
 
 def _preprocess_of(model: Any) -> Any:
     """The preprocessing the FP32 model was exported with (its sidecar), if recorded."""
-    from edgeres.backends.base import Artifact
     from edgeres.data import PreprocessSpec
-    from edgeres.fileio import load_json
+    from edgeres.onnxutil import source_metadata
 
-    sidecar = Artifact.sidecar_of(model)
-    spec = load_json(sidecar, "metadata").get("preprocess") if sidecar.is_file() else None
+    spec = source_metadata(model).get("preprocess")
     return PreprocessSpec.from_dict(spec) if spec else None
 
 
