@@ -1,0 +1,76 @@
+"""``edgeres build``: the whole pipeline for one target."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgeres.cli.common import emit, integer, keep_fp_list
+
+# --- build (the whole pipeline for one target) -------------------------------------------------
+
+def _csv(text: str | None) -> list[str] | None:
+    return [v.strip() for v in text.split(",") if v.strip()] if text else None
+
+
+def add_build(sub: argparse._SubParsersAction) -> None:
+    from edgeres.quantize.calibrate import DEFAULT_METHOD, METHODS
+
+    p = sub.add_parser("build", help="model -> ONNX -> INT8 -> engines (or a device kit) -> report -> bundle")
+    p.add_argument("--target", required=True, help="target name, alias or TOML file (see: edgeres targets)")
+    p.add_argument("--depth", type=integer, required=True, help="ResNet depth: 18, 34, 50, 101 or 152")
+    p.add_argument("--weights", default=None,
+                   help="checkpoint (.pth, torchvision layout) or a trained-model folder with model.pth + model.json;"
+                        " default: random weights (fidelity-only numbers)")
+    p.add_argument("--num-classes", type=integer, default=None,
+                   help="classes (default: from the checkpoint, else 1000)")
+    p.add_argument("--input-size", type=integer, default=None,
+                   help="square input resolution (default: the model's, else 224)")
+    p.add_argument("--precision", default=None,
+                   help="comma-separated precisions, or 'all' (default: the target's defaults); fp32 is always "
+                        "built as the reference")
+    p.add_argument("--calib", default=None, help="calibration images: folder, .npy/.npz, or spec name/path")
+    p.add_argument("--calib-size", type=integer, default=None, help="calibration images to use")
+    p.add_argument("--val", default=None, help="validation images (labeled for top-1): folder, .npy/.npz, spec")
+    p.add_argument("--val-size", type=integer, default=None, help="validation images to use")
+    p.add_argument("--batch-profile", default=None, help="MIN:OPT:MAX batch (default: the target's)")
+    p.add_argument("--accuracy-budget", type=float, default=None,
+                   help="points of top-1 (or of agreement without labels) INT8 may lose; layers fall back to FP "
+                        "until it holds (default: the target's budget, used only to recommend a precision)")
+    p.add_argument("--method", default=None, choices=METHODS,
+                   help=f"calibration method of the Q/DQ INT8 ONNX (default {DEFAULT_METHOD}; cpu and TensorRT "
+                        "targets)")
+    p.add_argument("--keep-fp", default=None, help="layers to keep in floating point, e.g. conv1,fc; 'none' "
+                   "quantizes every layer (default: the first conv and the last FC)")
+    p.add_argument("--bench-seconds", type=float, default=2.0, help="time budget per latency measurement")
+    p.add_argument("--targets-dir", default=None, help="extra folder of target TOML files")
+    p.add_argument("--out", default=None, help="output folder (default: out/resnetDEPTH-TARGET)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=_run_build)
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edgeres.pipeline import BuildRequest, build
+    from edgeres.report import summary_table
+
+    req = BuildRequest(
+        target=args.target, depth=args.depth, weights=Path(args.weights) if args.weights else None,
+        out_dir=Path(args.out) if args.out else None,
+        num_classes=args.num_classes, input_size=args.input_size, precisions=_csv(args.precision),
+        calib=args.calib, calib_size=args.calib_size, val=args.val, val_size=args.val_size,
+        batch_profile=args.batch_profile, accuracy_budget=args.accuracy_budget, method=args.method,
+        keep_fp=keep_fp_list(args.keep_fp), bench_seconds=args.bench_seconds,
+        targets_dir=Path(args.targets_dir) if args.targets_dir else None,
+    )
+    result = build(req)
+    lines = [summary_table(result.rows)] if result.rows else []
+    if result.recommended:
+        lines.append(f"recommended: {result.recommended} on {result.target.name}")
+    if result.kit:
+        lines.append(f"device kit: {result.kit} (+ .tar.gz); on the device run: edgeres kit build {result.kit.name}")
+    lines.append(f"report: {result.report_dir / 'report.md'}")
+    if result.bundle:
+        lines.append(f"bundle: {result.bundle} (+ .tar.gz)")
+    emit(args, result.to_dict(), "\n".join(lines))
+    return 0

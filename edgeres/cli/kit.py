@@ -1,0 +1,81 @@
+"""``edgeres kit``: device build kits for TensorRT targets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from edgeres.cli.common import emit, integer
+from edgeres.errors import UsageError
+from edgeres.table import format_table
+
+# --- kit (device build kits for TensorRT targets) ---------------------------------------------
+
+def add_kit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("kit", help="device build kits: build, validate and benchmark TensorRT engines on the device")
+    ksub = p.add_subparsers(dest="kit_command", metavar="KIT_COMMAND")
+    ksub.required = True
+    b = ksub.add_parser("build", help="on the NVIDIA device: build the kit's engines, validate, benchmark, report")
+    b.add_argument("kit", help="the kit folder or its .tar.gz")
+    b.add_argument("--precision", default=None,
+                   help="comma-separated subset of the kit's precisions (default: all of them)")
+    b.add_argument("--out", default=None, help="where engines and kit-report.json go (default: KIT/engines)")
+    b.add_argument("--batch-sizes", default=None, help="batch sizes to time, e.g. 1,8 (default: 1, opt and max)")
+    b.add_argument("--iterations", type=integer, default=100, help="timed runs per batch size (default 100)")
+    b.add_argument("--warmup", type=integer, default=10, help="untimed runs first (default 10)")
+    b.add_argument("--dla-core", type=int, default=None, help="DLA core for fp16/int8 engines; -1 = GPU only")
+    b.add_argument("--typed-mode", choices=["auto", "strong", "weak"], default=None,
+                   help="strongly or weakly typed build (default: auto, by the TensorRT version)")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
+    b.set_defaults(handler=_run_kit_build)
+    s = ksub.add_parser("show", help="what a kit holds, with its checksums verified")
+    s.add_argument("kit", help="the kit folder or its .tar.gz")
+    s.add_argument("--json", action="store_true", help="print kit.json")
+    s.set_defaults(handler=_run_kit_show)
+
+
+def _run_kit_build(args: argparse.Namespace) -> int:
+    from edgeres.bundle.kit import build_kit
+
+    options: dict[str, Any] = {}
+    if args.dla_core is not None:
+        options["dla_core"] = args.dla_core
+    if args.typed_mode is not None:
+        options["typed_mode"] = args.typed_mode
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()] if args.precision else None
+    sizes = None
+    if args.batch_sizes:
+        try:
+            sizes = [int(v) for v in args.batch_sizes.split(",") if v.strip()]
+        except ValueError:
+            raise UsageError(f"--batch-sizes must be integers like 1,8, got {args.batch_sizes!r}") from None
+    log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
+    report = build_kit(args.kit, precisions=precisions, out=args.out, batch_sizes=sizes, iterations=args.iterations,
+                       warmup=args.warmup, options=options, log=log)
+    rows = [{"target": report["target"], "backend": "tensorrt", **r} for r in report["rows"]]
+    try:
+        from edgeres.report import summary_table
+
+        table = summary_table(rows)
+    except ImportError:  # pragma: no cover - a trimmed install without the report module
+        table = "\n".join(f"{r['precision']}: {r['accuracy']}" for r in rows)
+    where = args.out or f"{report['kit']}/engines"
+    text = "\n".join([table, *report["notes"], f"report: {where}/kit-report.json"])
+    emit(args, report, text)
+    return 0
+
+
+def _run_kit_show(args: argparse.Namespace) -> int:
+    from edgeres.bundle.kit import load_kit
+
+    kit = load_kit(args.kit)
+    kit.verify()
+    m = kit.manifest
+    rows = [(p, m["builds"][p]["weak"]["onnx"] or "-", m["builds"][p]["strong"]["onnx"] or "-") for p in m["precisions"]]
+    text = (f"kit {kit.root}: {m['model'].get('name', 'model')} for {m['target']['name']}, "
+            f"batch profile {m['profiles']['batch']}, TensorRT >= {m['min_tensorrt']}, "
+            f"validation slice {m['validation']['n']} inputs, {len(m['files'])} files verified\n"
+            + format_table(["precision", "ONNX (TensorRT < 10.12)", "ONNX (TensorRT >= 10.12)"], rows))
+    emit(args, m, text)
+    return 0
