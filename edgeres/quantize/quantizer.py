@@ -113,7 +113,7 @@ def quantize_onnx(fp32_onnx: Path, calib: Any, out: Path, *, method: str = DEFAU
         qmodel = load_onnx(tmp_out)
     kept_names = [layer.display for layer in kept] + fallback
     summary = describe_qdq(qmodel)
-    metadata = _metadata(fp32_onnx, model_sha, shape, cal, method, percentile, placement, kept_names, summary,
+    metadata = _metadata(source_metadata(fp32_onnx, model), model_sha, shape, cal, method, percentile, placement, kept_names, summary,
                          len(layers))
     metadata.update(extra)
     artifact = Artifact(path=out, metadata=metadata).save()
@@ -122,11 +122,11 @@ def quantize_onnx(fp32_onnx: Path, calib: Any, out: Path, *, method: str = DEFAU
     return artifact
 
 
-def _metadata(fp32_onnx: Path, model_sha: str, shape: list, cal: Calibration, method: str, percentile: float,
+def _metadata(source: dict[str, Any], model_sha: str, shape: list, cal: Calibration, method: str, percentile: float,
               placement: str, kept: list[str], summary: dict, n_layers: int) -> dict[str, Any]:
     from edgeres.optional import version_of
 
-    base = dict(source_metadata(fp32_onnx))
+    base = dict(source)
     for key in ("sha256", "files", "precision", "exporter_parity", "parity"):
         base.pop(key, None)
     base.update({
