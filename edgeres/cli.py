@@ -110,10 +110,10 @@ def _add_doctor(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
-    from edgeres.backends import BACKEND_MODULES, get_backend
+    from edgeres.backends import backend_names, get_backend
 
     rows, payload = [], {}
-    for name in BACKEND_MODULES:
+    for name in backend_names():
         a = get_backend(name).available()
         payload[name] = {"ok": a.ok, "version": a.version, "reason": a.reason, "details": a.details}
         details = ", ".join(f"{k}={v}" for k, v in a.details.items())
@@ -377,7 +377,7 @@ def _keep_fp(text: str | None) -> list[str] | None:
 
 def _preprocess_of(model: Any) -> Any:
     """The preprocessing the FP32 model was exported with (its sidecar), if recorded."""
-    from edgeres.backends.base import Artifact
+    from edgeres.artifact import Artifact
     from edgeres.data import PreprocessSpec
     from edgeres.fileio import load_json
 

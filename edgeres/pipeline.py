@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from edgeres import __version__
-from edgeres.backends import Artifact, BatchProfile, BuildSpec, get_backend
+from edgeres.artifact import Artifact, BatchProfile
+from edgeres.backends import AccuracyControl, BuildSpec, backend_for, get_backend
 from edgeres.data import PreprocessSpec, open_set
 from edgeres.errors import EdgeresError, UsageError
 from edgeres.fileio import sha256_file
@@ -226,11 +227,12 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         reference = _reference(stages, out, fp32_onnx, val, source.classes)
         needs_int8 = "int8" in precisions
         qdq_onnx, qdq_seconds = None, 0.0
-        if needs_int8 and _uses_qdq(target):
+        backend = get_backend(target.backend)
+        if needs_int8 and backend.int8_placement(target):
             quantized = _quantize(stages, out, target, fp32_onnx, calib, val, req, budget)
             qdq_onnx, qdq_seconds = Path(quantized["path"]), quantized["seconds"]
 
-        kit_reason = _kit_reason(target)
+        kit_reason = backend.kit_reason(target)
         rows: list[dict[str, Any]] = []
         artifacts: dict[str, Path] = {}
         kit_dir = None
@@ -241,7 +243,8 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
             for precision in precisions:
                 graph = qdq_onnx if (precision == "int8" and qdq_onnx) else fp32_onnx
                 in_backend_int8 = precision == "int8" and graph == fp32_onnx
-                control = (val, req.accuracy_budget) if in_backend_int8 and req.accuracy_budget is not None else None
+                control = (AccuracyControl(val, req.accuracy_budget)
+                           if in_backend_int8 and req.accuracy_budget is not None else None)
                 built = _backend_build(stages, out, target, precision, graph, calib, profile, control)
                 artifacts[precision] = Path(built["path"])
                 row = _validate(stages, target, precision, artifacts[precision], val, reference, source,
@@ -268,29 +271,15 @@ def check_request(req: BuildRequest, target: Target) -> None:
             raise UsageError(f"{flag} must be at least 1, got {value}")
     if req.val_size is not None and req.val is None:
         raise UsageError("--val-size needs --val (the validation images to draw from)")
-    if not _uses_qdq(target) and (req.method is not None or req.keep_fp is not None):
+    if not get_backend(target.backend).int8_placement(target) and (req.method is not None or req.keep_fp is not None):
         raise UsageError(f"--method and --keep-fp shape the Q/DQ INT8 ONNX; target {target.name} calibrates INT8 "
                          f"with {target.backend}'s own quantizer (NNCF). Use --accuracy-budget to trade accuracy, "
                          f"or set int8_source = \"qdq-onnx\" in the target's [options] to build from the Q/DQ ONNX")
 
 
-def _uses_qdq(target: Target) -> bool:
-    """ONNX Runtime and TensorRT build INT8 from the Q/DQ ONNX; OpenVINO calibrates with NNCF
-    unless its target asks for the Q/DQ path."""
-    return target.backend in ("onnxruntime", "tensorrt") or target.options.get("int8_source") == "qdq-onnx"
-
-
 def _target_key(target: Target) -> dict[str, Any]:
     """Everything about a target that changes what is built or measured (not where its file lies)."""
     return target.to_dict() | {"source": None}
-
-
-def _kit_reason(target: Target) -> str | None:
-    if target.backend != "tensorrt":
-        return None
-    from edgeres.bundle.kit import needs_kit
-
-    return needs_kit(target)
 
 
 def _export(stages: Stages, out: Path, source: ModelSource) -> Path:
@@ -317,8 +306,8 @@ def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any,
         from edgeres.validate import collect_logits
         from edgeres.validate.evaluate import label_map
 
-        runner = get_backend("onnxruntime").load(Artifact.load(fp32_onnx))
-        logits, labels = collect_logits(runner, val, progress="FP32 reference")
+        with backend.load(artifact) as runner:
+            logits, labels = collect_logits(runner, val, progress="FP32 reference")
         remap = label_map(getattr(val, "classes", None), classes)
         if remap is not None and labels is not None:  # the set's class folders are ordered unlike the model's
             labels = remap[labels]
@@ -326,8 +315,10 @@ def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any,
             np.savez(f, logits=logits, **({"labels": labels} if labels is not None else {}))
         return {"path": str(path)}
 
+    artifact = Artifact.load(fp32_onnx)
+    backend = backend_for(artifact)
     key = {"onnx": sha256_file(fp32_onnx), "val": val.fingerprint(), "classes": classes}
-    result = stages.run("FP32 reference (onnxruntime)", key, run, outputs=lambda r: [Path(r["path"])])
+    result = stages.run(f"FP32 reference ({backend.name})", key, run, outputs=lambda r: [Path(r["path"])])
     with np.load(result["path"]) as data:
         return {"logits": data["logits"], "labels": data.get("labels", None)}
 
@@ -335,9 +326,7 @@ def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any,
 def _quantize(stages: Stages, out: Path, target: Target, fp32_onnx: Path, calib: Any, val: Any, req: BuildRequest,
               budget: float) -> dict[str, Any]:
     """The Q/DQ INT8 ONNX: {"path", "seconds"} (calibration and graph rewriting)."""
-    # ONNX Runtime fuses Q/DQ into its INT8 kernels only in its own placement; TensorRT
-    # (and OpenVINO) want TensorRT's, where residual Adds fuse into the convolutions.
-    placement = "onnxruntime" if target.backend == "onnxruntime" else "tensorrt"
+    placement = get_backend(target.backend).int8_placement(target)
     path = out / "onnx" / f"model.int8.{placement}.onnx"
     use_budget = req.accuracy_budget is not None
     method = req.method or DEFAULT_METHOD
@@ -357,25 +346,24 @@ def _quantize(stages: Stages, out: Path, target: Target, fp32_onnx: Path, calib:
 
 
 def _backend_build(stages: Stages, out: Path, target: Target, precision: str, graph: Path, calib: Any,
-                   profile: BatchProfile, control: tuple[Any, float] | None) -> dict[str, Any]:
+                   profile: BatchProfile, control: AccuracyControl | None) -> dict[str, Any]:
     """The backend's artifact for one precision: {"path", "build_seconds"}.
 
     ``control`` (validation set, accuracy budget) goes to an INT8 build that calibrates in the
     backend itself (OpenVINO's NNCF), for its accuracy-controlled quantization.
     """
     where = out / target.name / precision
-    options = {"validation": control[0], "accuracy_budget": control[1]} if control else {}
 
     def run() -> dict[str, Any]:
         spec = BuildSpec(target=target, precision=precision, out_dir=where, batch=profile, calibration=calib,
-                         options=options)
+                         accuracy_control=control)
         start = time.perf_counter()
         artifact = get_backend(target.backend).build(graph, spec)
         return {"path": str(artifact.path), "build_seconds": round(time.perf_counter() - start, 2)}
 
     key = {"graph": sha256_file(graph), "target": _target_key(target), "precision": precision,
            "profile": str(profile), "calib": calib.fingerprint() if precision == "int8" else None,
-           "accuracy_control": {"val": control[0].fingerprint(), "budget": control[1]} if control else None}
+           "accuracy_control": {"val": control.validation.fingerprint(), "budget": control.budget} if control else None}
     return stages.run(f"build {target.backend} {precision}", key, run, outputs=lambda r: [Path(r["path"])])
 
 
@@ -474,7 +462,7 @@ def _report(out: Path, target: Target, source: ModelSource, rows: list[dict[str,
                      f"there, run `edgeres kit build {kit_dir.name}`, and merge its report here with "
                      f"`edgeres report {out} {kit_dir.name}`")
     first = rows[0]["extra"]["latency"][0] if rows else {}
-    timing = {"where": "host" if target.backend != "tensorrt" else "device", "what": first.get("timed"),
+    timing = {"where": get_backend(target.backend).timed_on, "what": first.get("timed"),
               "batch": 1, "threads": first.get("threads"), "warmup": first.get("warmup"),
               "iterations": first.get("iterations")}
     write_report(rows, out, timing=timing, title=f"edgeres build: ResNet-{source.depth} on {target.name}",

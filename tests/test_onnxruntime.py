@@ -7,8 +7,9 @@ import sys
 import numpy as np
 import pytest
 
+from edgeres.artifact import Artifact
 from edgeres.backends import get_backend
-from edgeres.backends.base import Artifact, BuildSpec
+from edgeres.backends.base import BuildSpec
 from edgeres.errors import EdgeresError
 from edgeres.targets import get_target
 from edgeres.validate import load_runner

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from trt_fakes import FakeCuda, make_tensorrt
 
+from edgeres.artifact import Artifact, BatchProfile
 from edgeres.backends import tensorrt as trt_backend
-from edgeres.backends.base import Artifact, BatchProfile, BuildSpec
+from edgeres.backends.base import BuildSpec
 from edgeres.backends.tensorrt_compat import plan_engine
 from edgeres.cli import main
 from edgeres.errors import EdgeresError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeres.backends.base import BatchProfile
+from edgeres.artifact import BatchProfile
 from edgeres.backends.tensorrt_compat import (
     check_engine_compat,
     check_target_precision,

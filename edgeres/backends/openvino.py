@@ -29,14 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from edgeres.backends.base import Artifact, Availability, BuildSpec
+from edgeres.artifact import Artifact
+from edgeres.backends.base import Availability, Backend, BuildSpec
 from edgeres.errors import EdgeresError
 from edgeres.fileio import read_json, sha256_file
 from edgeres.optional import require, version_of
 
 # Options a target file may set in its [options] table (types checked by edgeres.targets).
-# BuildSpec.options may override any of them per build, and may also carry the non-TOML
-# values ``validation`` (an ImageSet) and ``accuracy_budget`` (points) for accuracy control.
+# BuildSpec.options may override any of them per build.
 OPTIONS: dict[str, type] = {
     "device": str,                  # OpenVINO device name: "CPU" (default)
     "performance_hint": str,        # "LATENCY" (default) or "THROUGHPUT"
@@ -275,8 +275,17 @@ def _publish(tmp_xml: Path, final_xml: Path) -> None:
     os.replace(tmp_side, final_side)
 
 
-class OpenVINOBackend:
+class OpenVINOBackend(Backend):
     name = "openvino"
+    options = OPTIONS
+    # the inference precision is set explicitly at compile time and needs the device capability
+    requirement_keys = ("device", "inference_precision_hint", "device_capabilities")
+    python_packages = ("numpy", "pillow", "openvino")
+
+    def int8_placement(self, target: Any) -> str | None:
+        """NNCF calibrates INT8 here, unless the target asks for the Q/DQ ONNX (TensorRT's placement,
+        where residual Adds fuse into the convolutions)."""
+        return "tensorrt" if target.options.get("int8_source") == "qdq-onnx" else None
 
     def available(self) -> Availability:
         version = version_of("openvino")
@@ -307,10 +316,9 @@ class OpenVINOBackend:
         """ONNX (fp32, or Q/DQ for int8) -> OpenVINO IR ``spec.out_dir/model.xml`` (+ .bin, + .json).
 
         INT8 from an FP32 ONNX calibrates with NNCF on ``spec.calibration`` (an ImageSet, an
-        (N,C,H,W) array, or an iterable of batches). When ``spec.options`` has ``validation``
-        (an ImageSet; labels used when it has them, else agreement with the FP32 model) and
-        ``accuracy_budget`` (points of top-1), ``nncf.quantize_with_accuracy_control`` keeps
-        the drop within the budget.
+        (N,C,H,W) array, or an iterable of batches). With ``spec.accuracy_control`` (a set: labels
+        used when it has them, else agreement with the FP32 model; a budget in points of top-1),
+        ``nncf.quantize_with_accuracy_control`` keeps the drop within the budget.
         """
         ov = _ov()
         graph = Path(graph)
@@ -423,11 +431,11 @@ class OpenVINOBackend:
             "calibration": {**_describe(spec.calibration), "samples": subset},
             "nncf": {"preset": preset_name, "fast_bias_correction": fast_bc, "subset_size": subset},
         }
-        validation = spec.options.get("validation")
-        budget = spec.options.get("accuracy_budget")
+        control = spec.accuracy_control
         nncf.set_log_level(40)  # errors only: edgeres reports what it did
         t0 = time.perf_counter()
-        if validation is not None and budget is not None:
+        if control is not None:
+            validation, budget = control.validation, control.budget
             items = list(_samples(validation, hw, "validation set", with_labels=True))
             if not items:
                 raise EdgeresError("the validation set for accuracy control is empty")

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeres.backends.base import Artifact, Availability, BuildSpec
+from edgeres.artifact import Artifact
+from edgeres.backends.base import Availability, Backend, BuildSpec
 from edgeres.backends.tensorrt_compat import (
     DEFAULT_OPTIONS,
     OPTIONS,
@@ -558,8 +559,26 @@ def _device_report(version_text: str) -> dict[str, Any]:
     return details
 
 
-class TensorRTBackend:
+class TensorRTBackend(Backend):
     name = "tensorrt"
+    options = OPTIONS
+    timed_on = "device"
+    builds_from_kit = True
+    # engines run only on the GPU architecture and TensorRT version they were built with
+    requirement_keys = ("tensorrt_version", "compute_capability", "gpu", "typed_mode", "profile", "dla_core")
+    python_packages = ("numpy", "pillow", "tensorrt", "cuda-python")
+
+    def kit_reason(self, target: Any) -> str | None:
+        """TensorRT not usable here, or a GPU of another compute capability than the target's."""
+        available = self.available()
+        if not available.ok:
+            return available.reason
+        declared = target.device.get("compute_capability")
+        here = available.details.get("compute_capability")
+        if declared not in (None, "device") and str(declared) != str(here):
+            return (f"this GPU is compute capability {here}, the target {target.name} is {declared}: "
+                    "engines must be built on the device")
+        return None
 
     def available(self) -> Availability:
         trt, why = _load_tensorrt()

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgeres.backends.base import BatchProfile
+from edgeres.artifact import BatchProfile
 from edgeres.errors import EdgeresError
 
 MIN_TENSORRT = (8, 5)

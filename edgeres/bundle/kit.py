@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from edgeres import __version__
-from edgeres.backends.base import BatchProfile
+from edgeres.artifact import BatchProfile
 from edgeres.backends.tensorrt_compat import (
     DEFAULT_OPTIONS,
     MIN_TENSORRT,

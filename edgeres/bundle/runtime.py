@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeres.backends.base import Artifact, Runner
+from edgeres.artifact import Artifact
+from edgeres.backends.base import Runner
 from edgeres.bundle.archive import safe_extract
 from edgeres.bundle.manifest import MANIFEST, check_manifest, verify_files
 from edgeres.data.preprocess import PreprocessSpec

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgeres.backends.base import Artifact
+from edgeres.artifact import Artifact
 from edgeres.errors import EdgeresError
 from edgeres.fileio import atomic_path, read_json, sha256_file, write_json_atomic
 from edgeres.quantize.calibrate import DEFAULT_METHOD, METHODS, Calibration, calibrate

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeres.backends.base import Artifact
+from edgeres.artifact import Artifact
 from edgeres.errors import EdgeresError
 from edgeres.validate.latency import LatencyResult, current_rss_mb, measure_latency
 from edgeres.validate.metrics import AccuracyResult, collect_logits, compare
