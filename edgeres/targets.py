@@ -12,7 +12,6 @@ for a misspelt key, the nearest valid one.
 from __future__ import annotations
 
 import difflib
-import importlib
 import os
 import re
 from dataclasses import dataclass, field

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,10 +20,11 @@ from edgeres.artifact import Artifact, BatchProfile
 from edgeres.errors import EdgeresError
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from edgeres.targets import Target
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
-_R = TypeVar("_R", bound="Runner")
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ class Runner:
     def close(self) -> None:
         """Free what the runner holds (sessions, device memory); safe to call twice."""
 
-    def __enter__(self: _R) -> _R:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
