@@ -441,7 +441,7 @@ def _add_kit(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_kit_build(args: argparse.Namespace) -> int:
-    from edgeres.bundle.kit import build_kit
+    from edgeres.kit import build_kit
 
     options: dict[str, Any] = {}
     if args.dla_core is not None:
@@ -458,7 +458,7 @@ def _run_kit_build(args: argparse.Namespace) -> int:
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
     report = build_kit(args.kit, precisions=precisions, out=args.out, batch_sizes=sizes, iterations=args.iterations,
                        warmup=args.warmup, options=options, log=log)
-    rows = [{"target": report["target"], "backend": "tensorrt", **r} for r in report["rows"]]
+    rows = report["rows"]
     try:
         from edgeres.validate.report import summary_table
 
@@ -472,7 +472,7 @@ def _run_kit_build(args: argparse.Namespace) -> int:
 
 
 def _run_kit_show(args: argparse.Namespace) -> int:
-    from edgeres.bundle.kit import load_kit
+    from edgeres.kit import load_kit
 
     kit = load_kit(args.kit)
     kit.verify()

@@ -371,28 +371,16 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
               reference: dict[str, np.ndarray | None], source: ModelSource, profile: BatchProfile,
               bench_seconds: float, fidelity_only: bool) -> dict[str, Any]:
     def run() -> dict[str, Any]:
-        from edgeres.validate import collect_logits, compare, measure_latency
+        from edgeres.measure import measure
 
         artifact = Artifact.load(artifact_path)
-        runner = get_backend(target.backend).load(artifact)
-        logits, _ = collect_logits(runner, val, progress=f"validate {precision}")
-        acc = compare(logits, reference["labels"], reference["logits"])  # labels in the model's numbering
-        batches = sorted({1, profile.max})
-        latency = measure_latency(runner, (3, source.input_size, source.input_size), batch_sizes=batches,
-                                  seconds=bench_seconds)
-        b1, bmax = latency[0], latency[-1]
-        info = dict(getattr(runner, "info", None) or {})
-        return {
-            "target": target.name, "backend": target.backend, "precision": precision,
-            "execution_precision": info.get("execution_precision") or artifact.metadata.get("execution_precision"),
-            "top1": acc.top1, "top5": acc.top5, "top1_drop": acc.top1_drop, "agreement": acc.agreement,
-            "cosine": acc.cosine, "p50_ms": b1.p50_ms, "p99_ms": b1.p99_ms, "batch": 1,
-            "throughput": bmax.throughput, "size_bytes": sum(f.stat().st_size for f in [artifact.path, *artifact.files]),
-            "fidelity_only": fidelity_only,
-            "device": info.get("device"), "timed": b1.timed, "threads": b1.threads,
-            "extra": {"throughput_batch": bmax.batch_size, "latency": [r.to_dict() for r in latency],
-                      "artifact": str(artifact.path), "n_images": acc.n},
-        }
+        with get_backend(target.backend).load(artifact) as runner:
+            measured = measure(runner, val, artifact=artifact, target=target.name,
+                               input_shape=(3, source.input_size, source.input_size),
+                               batch_sizes=sorted({1, profile.max}), seconds=bench_seconds,
+                               labels=reference["labels"], reference=reference["logits"],  # the model's numbering
+                               fidelity_only=fidelity_only, progress=f"validate {precision}")
+        return measured.row(artifact=str(artifact.path))
 
     key = {"artifact": sha256_file(artifact_path), "target": _target_key(target), "val": val.fingerprint(),
            "seconds": bench_seconds, "profile": str(profile), "model": source.key(), "fidelity_only": fidelity_only}
@@ -419,7 +407,7 @@ def _kit(stages: Stages, out: Path, target: Target, precisions: list[str], fp32_
     where = out / f"kit-{target.name}"
 
     def run() -> dict[str, Any]:
-        from edgeres.bundle.kit import write_kit
+        from edgeres.kit import write_kit
 
         inputs = _slice_inputs(val, SLICE_SIZE)
         n = len(inputs)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import edgeres.backends as backends
+from edgeres import backends
 from edgeres.artifact import Artifact
 from edgeres.backends import Availability, Backend, BuildSpec, Runner, RunnerInfo, register_backend
 from edgeres.cli import main

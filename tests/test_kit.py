@@ -18,10 +18,10 @@ from trt_fakes import FakeCuda, make_tensorrt
 
 from edgeres.backends import tensorrt as trt_backend
 from edgeres.backends.tensorrt_onnx import input_spec, is_qdq, to_fp16
-from edgeres.bundle.kit import KIT_SCHEMA, KIT_SCHEMA_VERSION, build_kit, load_kit, write_kit
 from edgeres.cli import main
 from edgeres.data import PreprocessSpec
 from edgeres.errors import EdgeresError
+from edgeres.kit import KIT_SCHEMA, KIT_SCHEMA_VERSION, build_kit, load_kit, write_kit
 
 CLASSES = 4
 

@@ -17,14 +17,15 @@ from trt_fakes import FakeCuda, make_tensorrt
 from edgeres.artifact import Artifact, BatchProfile
 from edgeres.backends import tensorrt as trt_backend
 from edgeres.backends.base import BuildSpec
-from edgeres.backends.tensorrt_compat import plan_engine
+from edgeres.backends.tensorrt_plan import plan_engine
 from edgeres.cli import main
 from edgeres.errors import EdgeresError
 from edgeres.targets import get_target
 
 ROOT = Path(__file__).resolve().parent.parent
-TRT_MODULES = ["edgeres/backends/tensorrt.py", "edgeres/backends/tensorrt_compat.py",
-               "edgeres/backends/tensorrt_onnx.py", "edgeres/bundle/kit.py"]
+TRT_MODULES = ["edgeres/backends/tensorrt.py", "edgeres/backends/tensorrt_plan.py",
+               "edgeres/backends/tensorrt_onnx.py", "edgeres/kit/build.py", "edgeres/kit/write.py",
+               "edgeres/kit/layout.py"]
 
 
 def _no_real_tensorrt() -> bool:

@@ -112,6 +112,8 @@ class Runner:
 
     info: RunnerInfo
     input_shape: list[Any]  # from the artifact: ints, or a name/None for a dynamic dimension
+    # what ``time_batch`` can time, set through ``timing``: "host" wall clock, and for some "device"
+    timing_modes: tuple[str, ...] = ("host",)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -173,6 +175,12 @@ class Backend:
     def available(self) -> Availability:
         raise NotImplementedError
 
+    def require(self) -> None:
+        """Raise the one clear error (what is missing, what to do) when this backend cannot run here."""
+        available = self.available()
+        if not available.ok:
+            raise EdgeresError(available.reason)
+
     def unsupported(self, precision: str, target: Target) -> str | None:
         """Why this machine cannot build ``precision`` for ``target`` (None when it can)."""
         return None
@@ -181,6 +189,10 @@ class Backend:
         """The Q/DQ placement (``edgeres.quantize.qdq.PLACEMENTS``) of the INT8 ONNX this backend
         builds INT8 from, or None when it calibrates INT8 itself from ``BuildSpec.calibration``."""
         return "tensorrt"
+
+    def environment(self) -> dict[str, Any]:
+        """What a report should say about the machine this backend measured on (version, device)."""
+        return {self.name: self.available().version}
 
     def kit_reason(self, target: Target) -> str | None:
         """Why this host cannot build ``target``'s artifacts, so a device kit is written

@@ -2,7 +2,7 @@
 
 Builds engines from ONNX with the TensorRT Python API (8.5 .. 10.x, and 11 where the
 APIs it uses still exist) and runs them with ``execute_async_v3`` on a CUDA stream.
-What to build is decided without TensorRT in ``tensorrt_compat.plan_engine``; this
+What to build is decided without TensorRT in ``tensorrt_plan.plan_engine``; this
 module applies a plan to the real API. Device memory, streams and events come from
 cuda-python's runtime bindings (``cuda.bindings.runtime``, or the older ``cuda.cudart``),
 or from torch's CUDA tensors where torch with CUDA is installed and cuda-python is not.
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeres.artifact import Artifact
-from edgeres.backends.base import Availability, Backend, BuildSpec
-from edgeres.backends.tensorrt_compat import (
+from edgeres.backends.base import Availability, Backend, BuildSpec, Runner, RunnerInfo
+from edgeres.backends.tensorrt_plan import (
     DEFAULT_OPTIONS,
     OPTIONS,
     EnginePlan,
@@ -359,6 +359,7 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
         "output": {"name": out.name, "shape": _dims(out.shape), "dtype": np.dtype(trt.nptype(out.dtype)).name},
         "tensorrt_version": trt.__version__, "gpu": gpu.name, "compute_capability": cc_str(gpu.cc),
         "typed_mode": plan.typed_mode, "typed_reason": plan.typed_reason,
+        "execution_precision": execution_precision(plan),
         "profile": ({"batch": str(plan.batch), "min": list(shapes[0]), "opt": list(shapes[1]),
                      "max": list(shapes[2])} if shapes else {"batch": "static", "shape": input_shape}),
         "plan": plan.to_dict(),
@@ -372,10 +373,19 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
     return Artifact(path=engine_path, metadata=metadata).save()
 
 
+def execution_precision(plan: EnginePlan) -> str:
+    """What the engine computes in: INT8 engines fall back to FP16 (or FP32) where INT8 has no kernel."""
+    if plan.precision == "int8":
+        return "int8+fp16" if "FP16" in plan.builder_flags else "int8+fp32"
+    return plan.precision
+
+
 # --- run ---------------------------------------------------------------------------------------
 
-class TensorRTRunner:
+class TensorRTRunner(Runner):
     """A deserialized engine: NCHW float32 in, logits out, on one CUDA stream."""
+
+    timing_modes = tuple(TIMED)
 
     def __init__(self, artifact: Artifact, device: int = 0) -> None:
         require_tensorrt()
@@ -418,13 +428,13 @@ class TensorRTRunner:
         self._out_buf = self.cuda.malloc(int(np.prod(max_out)) * self.output_dtype.itemsize)
         self.context.set_tensor_address(self.input_name, self.cuda.ptr(self._in_buf))
         self.context.set_tensor_address(self.output_name, self.cuda.ptr(self._out_buf))
-        self.info: dict[str, Any] = {
-            "backend": "tensorrt", "backend_version": trt.__version__,
-            "device": f"{self.gpu.name} (compute capability {cc_str(self.gpu.cc)})",
-            "precision": meta.get("precision"), "typed_mode": meta.get("typed_mode"),
-            "dla_core": meta.get("plan", {}).get("dla_core"), "cuda_binding": self.cuda.name,
-            "max_batch": self.max_batch,
-        }
+        self.input_shape = list(shape)
+        self.info = RunnerInfo(
+            backend="tensorrt", backend_version=trt.__version__, precision=str(meta.get("precision")),
+            timed=TIMED["host"], device=f"{self.gpu.name} (sm {cc_str(self.gpu.cc)})", max_batch=self.max_batch,
+            execution_precision=meta.get("execution_precision"),
+            extra={"typed_mode": meta.get("typed_mode"), "dla_core": meta.get("plan", {}).get("dla_core"),
+                   "cuda_binding": self.cuda.name})
         self.timing = "host"
 
     @property
@@ -437,7 +447,7 @@ class TensorRTRunner:
         if value not in TIMED:
             raise EdgeresError(f"timing must be one of {', '.join(TIMED)}, got {value!r}")
         self._timing = value
-        self.info["timed"] = TIMED[value]
+        self.info.timed = TIMED[value]
 
     def time_batch(self, batch: np.ndarray) -> float:
         """Milliseconds for one batch: host wall clock of a whole call, or device time (CUDA events)."""
@@ -568,6 +578,15 @@ class TensorRTBackend(Backend):
     requirement_keys = ("tensorrt_version", "compute_capability", "gpu", "typed_mode", "profile", "dla_core")
     python_packages = ("numpy", "pillow", "tensorrt", "cuda-python")
 
+    def require(self) -> None:
+        require_tensorrt()
+        gpu_info()
+
+    def environment(self) -> dict[str, Any]:
+        """TensorRT version, the GPU and its DLA cores, for the report of what was measured here."""
+        trt = require_tensorrt()
+        return {"tensorrt": str(trt.__version__), "gpu": gpu_info().to_dict(), "dla_cores": dla_cores()}
+
     def kit_reason(self, target: Any) -> str | None:
         """TensorRT not usable here, or a GPU of another compute capability than the target's."""
         available = self.available()
@@ -601,7 +620,7 @@ class TensorRTBackend(Backend):
         """An engine for ``spec.precision`` from ``graph`` (the Q/DQ ONNX for int8, the FP32 ONNX otherwise).
 
         ``spec.options`` may carry ``fp16_onnx`` (an FP16 copy of the FP32 ONNX, for strongly
-        typed FP16) besides the TensorRT options of ``tensorrt_compat.OPTIONS``.
+        typed FP16) besides the TensorRT options of ``tensorrt_plan.OPTIONS``.
         """
         require_tensorrt()
         import tensorrt as trt
