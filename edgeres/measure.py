@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgeres.artifact import Artifact
+from edgeres.errors import EdgeresError
 from edgeres.validate.latency import LatencyResult, measure_latency
 from edgeres.validate.metrics import AccuracyResult, collect_logits, compare, run_batch
 
@@ -59,12 +60,29 @@ def artifact_bytes(artifact: Artifact) -> int:
     return sum(f.stat().st_size for f in [artifact.path, *artifact.files])
 
 
+def label_map(dataset_classes: Sequence[str] | None, model_classes: Sequence[str] | None) -> np.ndarray | None:
+    """Index map from the set's label numbering to the model's, when both name their classes
+    and they are ordered differently; None when no remapping is needed or possible."""
+    if not dataset_classes or not model_classes or list(dataset_classes) == list(model_classes):
+        return None
+    index = {name: i for i, name in enumerate(model_classes)}
+    missing = [c for c in dataset_classes if c not in index]
+    if missing:
+        raise EdgeresError(f"the validation set has classes the model does not know: {missing[:5]}; "
+                           f"the model's classes are {list(model_classes)[:10]}...")
+    return np.asarray([index[c] for c in dataset_classes], dtype=np.int64)
+
+
 def run_and_compare(runner: Any, data: Any, *, labels: np.ndarray | None = None,
-                    reference: np.ndarray | None = None, progress: str | None = None) -> AccuracyResult:
+                    reference: np.ndarray | None = None, remap: np.ndarray | None = None,
+                    batch_size: int = 32, progress: str | None = None) -> AccuracyResult:
     """Run ``data`` (an ``edgeres.data`` set, or preprocessed (N, C, H, W) inputs) through ``runner``
-    and compare its logits with ``labels`` (a set brings its own) and the ``reference`` logits."""
+    and compare its logits with ``labels`` (a set brings its own, renumbered by ``remap``, see
+    ``label_map``) and the ``reference`` logits."""
     if hasattr(data, "batches"):
-        logits, set_labels = collect_logits(runner, data, progress=progress)
+        logits, set_labels = collect_logits(runner, data, batch_size, progress=progress)
+        if set_labels is not None and remap is not None:
+            set_labels = remap[set_labels]
         labels = set_labels if labels is None else labels
     else:
         logits = run_batch(runner, np.ascontiguousarray(data, dtype=np.float32))

@@ -303,8 +303,8 @@ def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any,
 
     def run() -> dict[str, Any]:
         from edgeres.fileio import atomic_path
+        from edgeres.measure import label_map
         from edgeres.validate import collect_logits
-        from edgeres.validate.evaluate import label_map
 
         with backend.load(artifact) as runner:
             logits, labels = collect_logits(runner, val, progress="FP32 reference")

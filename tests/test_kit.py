@@ -16,7 +16,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper
 from trt_fakes import FakeCuda, make_tensorrt
 
-from edgeres.backends import tensorrt as trt_backend
+from edgeres.backends import tensorrt_cuda as trt_cuda
 from edgeres.backends.tensorrt_onnx import input_spec, is_qdq, to_fp16
 from edgeres.cli import main
 from edgeres.data import PreprocessSpec
@@ -239,7 +239,7 @@ def fake_device(monkeypatch):
         calls: list = []
         monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt(version, calls, dla_cores=dla_cores,
                                                                    input_shape=(-1, 3, 16, 16), classes=CLASSES))
-        monkeypatch.setattr(trt_backend, "cuda_runtime", lambda: FakeCuda(cc=cc))
+        monkeypatch.setattr(trt_cuda, "cuda_runtime", lambda: FakeCuda(cc=cc))
         return calls
     return install
 

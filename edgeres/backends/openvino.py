@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from edgeres.artifact import Artifact
-from edgeres.backends.base import Availability, Backend, BuildSpec
+from edgeres.backends.base import Availability, Backend, BuildSpec, Runner, RunnerInfo
 from edgeres.errors import EdgeresError
 from edgeres.fileio import read_json, sha256_file
 from edgeres.optional import require, version_of
@@ -510,7 +510,7 @@ def config_for(metadata: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     return config
 
 
-class OpenVINORunner:
+class OpenVINORunner(Runner):
     """A compiled OpenVINO IR: NCHW float32 in, logits out.
 
     ``__call__`` runs one synchronous infer request (latency); ``run_async`` and
@@ -557,6 +557,7 @@ class OpenVINORunner:
         except RuntimeError as exc:
             raise EdgeresError(f"OpenVINO cannot read IR {xml}: {str(exc).strip().splitlines()[0]}") from None
         self._shape = [d.get_length() if d.is_static else -1 for d in self._model.inputs[0].get_partial_shape()]
+        self.input_shape = [-1, *self._shape[1:]]  # any batch: the IR is reshaped (or dynamic) per batch size
         self._compiled: dict[int, Any] = {}
         self._requests: dict[int, Any] = {}
         self.compile_log: list[dict[str, Any]] = []
@@ -564,21 +565,22 @@ class OpenVINORunner:
         compiled = self._get(first)
         prec = runtime_precisions(compiled)
         self.precisions = prec
-        self.info: dict[str, Any] = {
-            "backend": "openvino", "backend_version": version_of("openvino"), "device": self.device,
-            "device_name": _device_name(self.core, self.device), "precision": meta.get("precision"),
-            "inference_precision_hint": self.hint,
-            "inference_precision_readback": _hint_name(compiled.get_property("INFERENCE_PRECISION_HINT")),
-            "execution_precision": prec["execution_precision"], "int8_conv_fraction": prec["int8_conv_fraction"],
-            "layer_precisions": prec["layers"], "kernel_precisions": prec["kernels"],
-            "performance_hint": str(compiled.get_property("PERFORMANCE_HINT")).split(".")[-1],
-            "streams": int(compiled.get_property("NUM_STREAMS")),
-            "threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
-            "optimal_infer_requests": int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")),
-            "cache_dir": str(self.cache_dir), "shapes": "dynamic batch" if self.dynamic else "static per batch size",
-            "compile_seconds": self.compile_log[0]["seconds"], "loaded_from_cache": self.compile_log[0]["cached"],
-            "timed": "host wall clock of one synchronous infer request, inputs already in host memory",
-        }
+        self.info = RunnerInfo(
+            backend="openvino", backend_version=version_of("openvino"), precision=str(meta.get("precision")),
+            timed="host wall clock of one synchronous infer request, inputs already in host memory",
+            device=self.device, threads=int(compiled.get_property("INFERENCE_NUM_THREADS")),
+            execution_precision=prec["execution_precision"],
+            extra={"device_name": _device_name(self.core, self.device), "inference_precision_hint": self.hint,
+                   "inference_precision_readback": _hint_name(compiled.get_property("INFERENCE_PRECISION_HINT")),
+                   "int8_conv_fraction": prec["int8_conv_fraction"], "layer_precisions": prec["layers"],
+                   "kernel_precisions": prec["kernels"],
+                   "performance_hint": str(compiled.get_property("PERFORMANCE_HINT")).split(".")[-1],
+                   "streams": int(compiled.get_property("NUM_STREAMS")),
+                   "optimal_infer_requests": int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")),
+                   "cache_dir": str(self.cache_dir),
+                   "shapes": "dynamic batch" if self.dynamic else "static per batch size",
+                   "compile_seconds": self.compile_log[0]["seconds"],
+                   "loaded_from_cache": self.compile_log[0]["cached"]})
 
     def _get(self, n: int) -> Any:
         key = 0 if self.dynamic else n
@@ -604,16 +606,8 @@ class OpenVINORunner:
             self._requests[key] = compiled.create_infer_request()
         return compiled
 
-    def _check(self, batch: np.ndarray) -> np.ndarray:
-        if batch.dtype != np.float32 or not batch.flags.c_contiguous:
-            batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if batch.ndim != 4 or any(s > 0 and s != b for s, b in zip(self._shape[1:], batch.shape[1:])):
-            raise EdgeresError(f"input of shape {tuple(batch.shape)} does not fit the model input "
-                               f"{['N' if s < 0 else s for s in self._shape]}")
-        return batch
-
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        batch = self._check(batch)
+        batch = self.check_input(batch)
         n = batch.shape[0]
         key = 0 if self.dynamic else n
         request = self._requests.get(key)
@@ -623,10 +617,14 @@ class OpenVINORunner:
         request.infer({0: batch}, share_inputs=True)
         return np.array(request.get_output_tensor(0).data, copy=True)
 
+    def close(self) -> None:
+        self._requests.clear()
+        self._compiled.clear()
+
     def run_async(self, batches: Iterable[np.ndarray], jobs: int | None = None) -> list[np.ndarray]:
         """Infer many batches through an AsyncInferQueue; outputs in input order."""
         ov = _ov()
-        batches = [self._check(b) for b in batches]
+        batches = [self.check_input(b) for b in batches]
         if not batches:
             return []
         sizes = {b.shape[0] for b in batches}
@@ -656,7 +654,7 @@ class OpenVINORunner:
                    warmup: int = 2) -> dict[str, Any]:
         """Images per second with an AsyncInferQueue kept full (``jobs`` requests in flight)."""
         ov = _ov()
-        batch = self._check(batch)
+        batch = self.check_input(batch)
         compiled = self._get(batch.shape[0])
         jobs = jobs or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         queue = ov.AsyncInferQueue(compiled, jobs)
