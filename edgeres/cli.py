@@ -442,6 +442,7 @@ def _add_kit(sub: argparse._SubParsersAction) -> None:
 
 def _run_kit_build(args: argparse.Namespace) -> int:
     from edgeres.kit import build_kit
+    from edgeres.validate.report import summary_table
 
     options: dict[str, Any] = {}
     if args.dla_core is not None:
@@ -458,13 +459,7 @@ def _run_kit_build(args: argparse.Namespace) -> int:
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
     report = build_kit(args.kit, precisions=precisions, out=args.out, batch_sizes=sizes, iterations=args.iterations,
                        warmup=args.warmup, options=options, log=log)
-    rows = report["rows"]
-    try:
-        from edgeres.validate.report import summary_table
-
-        table = summary_table(rows)
-    except ImportError:  # pragma: no cover - a trimmed install without the report module
-        table = "\n".join(f"{r['precision']}: {r['accuracy']}" for r in rows)
+    table = summary_table(report["rows"])
     where = args.out or f"{report['kit']}/engines"
     text = "\n".join([table, *report["notes"], f"report: {where}/kit-report.json"])
     _emit(args, report, text)

@@ -147,11 +147,8 @@ def _write_report(kit: Kit, target: Any, backend: Backend, rows: list[dict[str, 
         "rows": rows,
     }
     write_json_atomic(out_dir / REPORT_JSON, report)
-    try:
-        from edgeres.validate.report import environment, write_report
+    from edgeres.validate.report import environment, write_report
 
-        write_report(rows, out_dir, timing=timing, title=report["title"], model=report["model"], notes=warnings,
-                     env={**environment(), **env})
-    except ImportError:  # pragma: no cover - report module absent in a trimmed install
-        pass
+    write_report(rows, out_dir, timing=timing, title=report["title"], model=report["model"], notes=warnings,
+                 env={**environment(), **env})
     return report
