@@ -170,7 +170,7 @@ def check_request(req: BuildRequest, target: Target) -> None:
         raise UsageError("--val-size needs --val (the validation images to draw from)")
     if not get_backend(target.backend).int8_placement(target) and (req.method is not None or req.keep_fp is not None):
         raise UsageError(f"--method and --keep-fp shape the Q/DQ INT8 ONNX; target {target.name} calibrates INT8 "
-                         f"with {target.backend}'s own quantizer (NNCF). Use --accuracy-budget to trade accuracy, "
+                         f"with {target.backend}'s own quantizer. Use --accuracy-budget to trade accuracy, "
                          f"or set int8_source = \"qdq-onnx\" in the target's [options] to build from the Q/DQ ONNX")
 
 

@@ -200,7 +200,7 @@ def _backend_build(stages: Stages, out: Path, target: Target, precision: str, gr
     """The backend's artifact for one precision: {"path", "build_seconds"}.
 
     ``control`` (validation set, accuracy budget) goes to an INT8 build that calibrates in the
-    backend itself (OpenVINO's NNCF), for its accuracy-controlled quantization.
+    backend itself (``Backend.int8_placement`` is None), for its accuracy-controlled quantization.
     """
     where = out / target.name / precision
 
