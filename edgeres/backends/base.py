@@ -135,16 +135,13 @@ class Runner:
             raise EdgeresError(f"model expects a {len(want)}-d batch {_dims(want)}, got shape {_dims(batch.shape)}")
         for w, g in zip(want[1:], batch.shape[1:]):
             if isinstance(w, int) and w > 0 and w != g:
-                raise EdgeresError(f"a batch of {_dims(batch.shape)} does not fit: model expects {_dims(want[1:])} "
-                                   f"inputs, got {_dims(batch.shape[1:])}: preprocess to the model's input size "
-                                   "(its preprocessing is in the artifact metadata)")
-        fixed, largest = self.info.fixed_batch, self.info.max_batch
+                raise EdgeresError(f"a batch of {_dims(batch.shape)} does not fit (its image shape does not match): "
+                                   f"model expects {_dims(want[1:])} inputs, got {_dims(batch.shape[1:])}: preprocess "
+                                   "to the model's input size (its preprocessing is in the artifact metadata)")
+        fixed = self.info.fixed_batch
         if fixed and fixed != batch.shape[0]:
             raise EdgeresError(f"model was exported for batch {fixed}, got a batch of {batch.shape[0]}: feed "
                                f"batches of {fixed} or export again with --batch dynamic")
-        if largest and batch.shape[0] > largest:
-            raise EdgeresError(f"batch {batch.shape[0]} is larger than the artifact's largest batch {largest}: "
-                               "split it, or rebuild with a larger --batch-profile")
         return np.ascontiguousarray(batch, dtype=np.float32)
 
 

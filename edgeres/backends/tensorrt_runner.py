@@ -75,7 +75,7 @@ class TensorRTRunner(Runner):
         self._out_buf = self.cuda.malloc(int(np.prod(max_out)) * self.output_dtype.itemsize)
         self.context.set_tensor_address(self.input_name, self.cuda.ptr(self._in_buf))
         self.context.set_tensor_address(self.output_name, self.cuda.ptr(self._out_buf))
-        self.input_shape = list(shape)
+        self.input_shape = [-1, *shape[1:]]  # any batch: above the profile's max it runs in chunks
         self.info = RunnerInfo(
             backend="tensorrt", backend_version=trt.__version__, precision=str(meta.get("precision")),
             timed=TIMED["host"], device=f"{self.gpu.name} (sm {cc_str(self.gpu.cc)})", max_batch=self.max_batch,
@@ -132,9 +132,6 @@ class TensorRTRunner(Runner):
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=self.input_dtype)
-        if tuple(batch.shape[1:]) != self.max_input_shape[1:]:
-            raise EdgeresError(f"input of shape {batch.shape} does not match the engine's input "
-                               f"{self.max_input_shape[1:]} (batch first)")
         out_shape = self._enqueue(batch)
         host = np.empty(out_shape, dtype=self.output_dtype)
         self.cuda.dtoh(host, self._out_buf, self.stream)
@@ -143,10 +140,7 @@ class TensorRTRunner(Runner):
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Logits for an NCHW float32 batch; batches above the profile's max run in chunks."""
-        batch = np.asarray(batch)
-        if batch.ndim != len(self.max_input_shape):
-            raise EdgeresError(f"expected a batch of shape (N, {', '.join(map(str, self.max_input_shape[1:]))}), "
-                               f"got {batch.shape}")
+        batch = self.check_input(batch)
         chunks = [self._run(batch[i:i + self.max_batch]) for i in range(0, len(batch), self.max_batch)]
         return np.concatenate(chunks).astype(np.float32, copy=False)
 
