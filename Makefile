@@ -26,7 +26,9 @@ test: setup
 
 # tensorrt-stubs has no py.typed marker (mypy would silently treat TensorRT as Any) and a few invalid
 # signatures: prepare_trt_stubs.py writes a repaired copy and a mypy config that uses it.
-TRT_TYPED := edgeres/backends/tensorrt.py edgeres/backends/tensorrt_compat.py edgeres/backends/tensorrt_onnx.py edgeres/bundle/kit.py
+TRT_TYPED := edgeres/backends/tensorrt.py edgeres/backends/tensorrt_cuda.py edgeres/backends/tensorrt_runner.py \
+            edgeres/backends/tensorrt_plan.py edgeres/backends/tensorrt_onnx.py \
+            edgeres/kit/build.py edgeres/kit/write.py edgeres/kit/layout.py
 
 typecheck: setup
 	$(PY) scripts/prepare_trt_stubs.py build/trt-stubs >/dev/null

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeres.backends.base import Artifact
+from edgeres.artifact import Artifact
 from edgeres.errors import EdgeresError
 from edgeres.fileio import read_json
 

@@ -8,7 +8,6 @@ re-run reuses what is finished and an interrupted build continues where it stopp
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,66 +16,26 @@ from typing import Any
 
 import numpy as np
 
-from edgeres import __version__, checks
-from edgeres.backends import Artifact, BatchProfile, BuildSpec, get_backend
-from edgeres.data import PreprocessSpec, open_set
-from edgeres.errors import EdgeresError, UsageError
+from edgeres import __version__
+from edgeres.artifact import Artifact, BatchProfile
+from edgeres.backends import AccuracyControl, BuildSpec, backend_for, get_backend
+from edgeres.build_request import (
+    BuildRequest,
+    ModelSource,
+    build_model,
+    check_request,
+    default_out_dir,
+    resolve_model,
+    resolve_precisions,
+)
+from edgeres.data import open_set
 from edgeres.fileio import sha256_file
 from edgeres.quantize.calibrate import DEFAULT_METHOD
 from edgeres.stages import StageLog, Stages, exclusive
 from edgeres.targets import Target, get_target
 
-FP32 = "fp32"
 DEFAULT_CALIBRATION = "demo:photos"  # shipped photographs: real images for any ImageNet-shaped model
 SLICE_SIZE = 256
-
-
-@dataclass
-class BuildRequest:
-    """Everything ``edgeres build`` was asked for; None means "the target's or the model's default"."""
-
-    target: str
-    depth: int
-    out_dir: Path | None = None  # default: out/resnetDEPTH-TARGET
-    weights: Path | None = None
-    num_classes: int | None = None
-    input_size: int | None = None
-    precisions: list[str] | None = None
-    calib: str | None = None
-    calib_size: int | None = None
-    val: str | None = None
-    val_size: int | None = None
-    batch_profile: str | None = None
-    accuracy_budget: float | None = None
-    method: str | None = None
-    keep_fp: list[str] | None = None
-    bench_seconds: float = 2.0
-    targets_dir: Path | None = None
-
-
-@dataclass
-class ModelSource:
-    """The model to build and where it came from (weights, classes, preprocessing)."""
-
-    depth: int
-    num_classes: int
-    input_size: int
-    preprocess: PreprocessSpec
-    weights: Path | None
-    weights_sha256: str | None
-    classes: list[str] | None
-
-    @property
-    def random(self) -> bool:
-        return self.weights is None
-
-    def key(self) -> dict[str, Any]:
-        return {"depth": self.depth, "num_classes": self.num_classes, "input_size": self.input_size,
-                "weights_sha256": self.weights_sha256, "preprocess": self.preprocess.to_dict(), "classes": self.classes}
-
-    def describe(self) -> dict[str, Any]:
-        return {**self.key(), "weights": str(self.weights) if self.weights else "random (seed 0)",
-                "classes": self.classes}
 
 
 @dataclass
@@ -96,97 +55,6 @@ class BuildResult:
                 "recommended": self.recommended, "rows": self.rows, "stages": self.stages,
                 "report": str(self.report_dir / "report.json"), "bundle": str(self.bundle) if self.bundle else None,
                 "kit": str(self.kit) if self.kit else None, "warnings": self.warnings}
-
-
-# --- inputs -----------------------------------------------------------------------------------
-
-def resolve_model(req: BuildRequest) -> ModelSource:
-    """Depth, classes, input size and preprocessing from the flags and the weights' model.json."""
-    from edgeres.models import check_depth, check_input_size, check_num_classes
-
-    check_depth(req.depth)
-    info: dict[str, Any] = {}
-    weights = req.weights
-    if weights is not None:
-        weights = Path(weights)
-        if weights.is_dir():  # a trained-model folder: model.pth + model.json (scripts/train_demo.py)
-            weights = weights / "model.pth"
-        if not weights.is_file():
-            raise EdgeresError(f"weights {req.weights} do not exist")
-        sidecar = weights.with_name("model.json")
-        if sidecar.is_file():
-            from edgeres.data.train import read_model_info
-
-            info = read_model_info(weights.parent)
-            if info.get("depth") not in (None, req.depth):
-                raise UsageError(f"{weights} is a ResNet-{info['depth']}, but --depth {req.depth} was given")
-    num_classes = _first(req.num_classes, info.get("num_classes"), _classes_in_checkpoint(weights), 1000)
-    input_size = _first(req.input_size, info.get("input_size"), 224)
-    check_num_classes(num_classes)
-    check_input_size(input_size)
-    if "preprocess" in info and (req.input_size is None or req.input_size == info.get("input_size")):
-        preprocess = PreprocessSpec.from_dict(info["preprocess"])
-    else:
-        preprocess = PreprocessSpec() if input_size == 224 else PreprocessSpec.for_size(input_size)
-    return ModelSource(depth=req.depth, num_classes=int(num_classes), input_size=int(input_size),
-                       preprocess=preprocess, weights=weights,
-                       weights_sha256=sha256_file(weights) if weights else None, classes=info.get("classes"))
-
-
-def _first(*values: Any) -> Any:
-    """The first value that was given (0 counts as given: it is an error, not a default)."""
-    return next(v for v in values if v is not None)
-
-
-def _classes_in_checkpoint(weights: Path | None) -> int | None:
-    if weights is None:
-        return None
-    from edgeres.models import read_state_dict
-
-    fc = read_state_dict(weights).get("fc.weight")
-    return int(fc.shape[0]) if fc is not None else None
-
-
-def resolve_precisions(target: Target, asked: list[str] | None) -> tuple[list[str], list[str]]:
-    """The precisions to build, and notes on those skipped.
-
-    Named precisions are built or fail with the backend's reason; the target's defaults
-    and ``all`` skip what this machine cannot run (bf16 on a CPU without it...), saying why.
-    """
-    named = bool(asked) and asked != ["all"]
-    if not asked:
-        chosen = list(target.default_precisions)
-    elif asked == ["all"]:
-        chosen = list(target.precisions)
-    else:
-        chosen = list(dict.fromkeys(asked))
-        for p in chosen:
-            if p not in target.precisions:
-                raise UsageError(f"target {target.name} offers {', '.join(target.precisions)}; "
-                                 f"precision '{p}' is not one of them")
-    if FP32 not in chosen and FP32 in target.precisions:
-        chosen.insert(0, FP32)  # the reference every other precision is compared with
-    skipped: list[str] = []
-    backend = get_backend(target.backend)
-    if not named and backend.available().ok:
-        for p in list(chosen):
-            reason = backend.unsupported(p, target)
-            if reason:
-                chosen.remove(p)
-                skipped.append(f"{p} skipped on this machine: {reason}")
-    return chosen, skipped
-
-
-def build_model(source: ModelSource) -> Any:
-    import torch
-
-    from edgeres.models import ResNet, load_checkpoint
-
-    torch.manual_seed(0)
-    model = ResNet(source.depth, num_classes=source.num_classes)
-    if source.weights is not None:
-        load_checkpoint(model, source.weights)
-    return model.eval()
 
 
 # --- the build --------------------------------------------------------------------------------
@@ -226,11 +94,12 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         reference = _reference(stages, out, fp32_onnx, val, source.classes)
         needs_int8 = "int8" in precisions
         qdq_onnx, qdq_seconds = None, 0.0
-        if needs_int8 and _uses_qdq(target):
+        backend = get_backend(target.backend)
+        if needs_int8 and backend.int8_placement(target):
             quantized = _quantize(stages, out, target, fp32_onnx, calib, val, req, budget)
             qdq_onnx, qdq_seconds = Path(quantized["path"]), quantized["seconds"]
 
-        kit_reason = _kit_reason(target)
+        kit_reason = backend.kit_reason(target)
         rows: list[dict[str, Any]] = []
         artifacts: dict[str, Path] = {}
         kit_dir = None
@@ -241,7 +110,8 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
             for precision in precisions:
                 graph = qdq_onnx if (precision == "int8" and qdq_onnx) else fp32_onnx
                 in_backend_int8 = precision == "int8" and graph == fp32_onnx
-                control = (val, req.accuracy_budget) if in_backend_int8 and req.accuracy_budget is not None else None
+                control = (AccuracyControl(val, req.accuracy_budget)
+                           if in_backend_int8 and req.accuracy_budget is not None else None)
                 built = _backend_build(stages, out, target, precision, graph, calib, profile, control)
                 artifacts[precision] = Path(built["path"])
                 row = _validate(stages, target, precision, artifacts[precision], val, reference, source,
@@ -257,37 +127,9 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
                        bundle=bundle, kit=kit_dir, recommended=recommended, warnings=warnings)
 
 
-def check_request(req: BuildRequest, target: Target) -> None:
-    """Refuse what would otherwise fail (or be ignored) after minutes of work."""
-    if req.bench_seconds <= 0:
-        raise UsageError(f"--bench-seconds must be positive, got {req.bench_seconds}")
-    checks.accuracy_budget(req.accuracy_budget)
-    checks.at_least_one(calib_size=req.calib_size, val_size=req.val_size)
-    if req.val_size is not None and req.val is None:
-        raise UsageError("--val-size needs --val (the validation images to draw from)")
-    if not _uses_qdq(target) and (req.method is not None or req.keep_fp is not None):
-        raise UsageError(f"--method and --keep-fp shape the Q/DQ INT8 ONNX; target {target.name} calibrates INT8 "
-                         f"with {target.backend}'s own quantizer (NNCF). Use --accuracy-budget to trade accuracy, "
-                         f"or set int8_source = \"qdq-onnx\" in the target's [options] to build from the Q/DQ ONNX")
-
-
-def _uses_qdq(target: Target) -> bool:
-    """ONNX Runtime and TensorRT build INT8 from the Q/DQ ONNX; OpenVINO calibrates with NNCF
-    unless its target asks for the Q/DQ path."""
-    return target.backend in ("onnxruntime", "tensorrt") or target.options.get("int8_source") == "qdq-onnx"
-
-
 def _target_key(target: Target) -> dict[str, Any]:
     """Everything about a target that changes what is built or measured (not where its file lies)."""
     return target.to_dict() | {"source": None}
-
-
-def _kit_reason(target: Target) -> str | None:
-    if target.backend != "tensorrt":
-        return None
-    from edgeres.bundle.kit import needs_kit
-
-    return needs_kit(target)
 
 
 def _export(stages: Stages, out: Path, source: ModelSource) -> Path:
@@ -311,11 +153,11 @@ def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any,
 
     def run() -> dict[str, Any]:
         from edgeres.fileio import atomic_path
+        from edgeres.measure import label_map
         from edgeres.validate import collect_logits
-        from edgeres.validate.evaluate import label_map
 
-        runner = get_backend("onnxruntime").load(Artifact.load(fp32_onnx))
-        logits, labels = collect_logits(runner, val, progress="FP32 reference")
+        with backend.load(artifact) as runner:
+            logits, labels = collect_logits(runner, val, progress="FP32 reference")
         remap = label_map(getattr(val, "classes", None), classes)
         if remap is not None and labels is not None:  # the set's class folders are ordered unlike the model's
             labels = remap[labels]
@@ -323,8 +165,10 @@ def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any,
             np.savez(f, logits=logits, **({"labels": labels} if labels is not None else {}))
         return {"path": str(path)}
 
+    artifact = Artifact.load(fp32_onnx)
+    backend = backend_for(artifact)
     key = {"onnx": sha256_file(fp32_onnx), "val": val.fingerprint(), "classes": classes}
-    result = stages.run("FP32 reference (onnxruntime)", key, run, outputs=lambda r: [Path(r["path"])])
+    result = stages.run(f"FP32 reference ({backend.name})", key, run, outputs=lambda r: [Path(r["path"])])
     with np.load(result["path"]) as data:
         return {"logits": data["logits"], "labels": data.get("labels", None)}
 
@@ -332,9 +176,7 @@ def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any,
 def _quantize(stages: Stages, out: Path, target: Target, fp32_onnx: Path, calib: Any, val: Any, req: BuildRequest,
               budget: float) -> dict[str, Any]:
     """The Q/DQ INT8 ONNX: {"path", "seconds"} (calibration and graph rewriting)."""
-    # ONNX Runtime fuses Q/DQ into its INT8 kernels only in its own placement; TensorRT
-    # (and OpenVINO) want TensorRT's, where residual Adds fuse into the convolutions.
-    placement = "onnxruntime" if target.backend == "onnxruntime" else "tensorrt"
+    placement = get_backend(target.backend).int8_placement(target)
     path = out / "onnx" / f"model.int8.{placement}.onnx"
     use_budget = req.accuracy_budget is not None
     method = req.method or DEFAULT_METHOD
@@ -354,25 +196,24 @@ def _quantize(stages: Stages, out: Path, target: Target, fp32_onnx: Path, calib:
 
 
 def _backend_build(stages: Stages, out: Path, target: Target, precision: str, graph: Path, calib: Any,
-                   profile: BatchProfile, control: tuple[Any, float] | None) -> dict[str, Any]:
+                   profile: BatchProfile, control: AccuracyControl | None) -> dict[str, Any]:
     """The backend's artifact for one precision: {"path", "build_seconds"}.
 
     ``control`` (validation set, accuracy budget) goes to an INT8 build that calibrates in the
-    backend itself (OpenVINO's NNCF), for its accuracy-controlled quantization.
+    backend itself (``Backend.int8_placement`` is None), for its accuracy-controlled quantization.
     """
     where = out / target.name / precision
-    options = {"validation": control[0], "accuracy_budget": control[1]} if control else {}
 
     def run() -> dict[str, Any]:
         spec = BuildSpec(target=target, precision=precision, out_dir=where, batch=profile, calibration=calib,
-                         options=options)
+                         accuracy_control=control)
         start = time.perf_counter()
         artifact = get_backend(target.backend).build(graph, spec)
         return {"path": str(artifact.path), "build_seconds": round(time.perf_counter() - start, 2)}
 
     key = {"graph": sha256_file(graph), "target": _target_key(target), "precision": precision,
            "profile": str(profile), "calib": calib.fingerprint() if precision == "int8" else None,
-           "accuracy_control": {"val": control[0].fingerprint(), "budget": control[1]} if control else None}
+           "accuracy_control": {"val": control.validation.fingerprint(), "budget": control.budget} if control else None}
     return stages.run(f"build {target.backend} {precision}", key, run, outputs=lambda r: [Path(r["path"])])
 
 
@@ -380,28 +221,16 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
               reference: dict[str, np.ndarray | None], source: ModelSource, profile: BatchProfile,
               bench_seconds: float, fidelity_only: bool) -> dict[str, Any]:
     def run() -> dict[str, Any]:
-        from edgeres.validate import collect_logits, compare, measure_latency
+        from edgeres.measure import measure
 
         artifact = Artifact.load(artifact_path)
-        runner = get_backend(target.backend).load(artifact)
-        logits, _ = collect_logits(runner, val, progress=f"validate {precision}")
-        acc = compare(logits, reference["labels"], reference["logits"])  # labels in the model's numbering
-        batches = sorted({1, profile.max})
-        latency = measure_latency(runner, (3, source.input_size, source.input_size), batch_sizes=batches,
-                                  seconds=bench_seconds)
-        b1, bmax = latency[0], latency[-1]
-        info = dict(getattr(runner, "info", None) or {})
-        return {
-            "target": target.name, "backend": target.backend, "precision": precision,
-            "execution_precision": info.get("execution_precision") or artifact.metadata.get("execution_precision"),
-            "top1": acc.top1, "top5": acc.top5, "top1_drop": acc.top1_drop, "agreement": acc.agreement,
-            "cosine": acc.cosine, "p50_ms": b1.p50_ms, "p99_ms": b1.p99_ms, "batch": 1,
-            "throughput": bmax.throughput, "size_bytes": sum(f.stat().st_size for f in [artifact.path, *artifact.files]),
-            "fidelity_only": fidelity_only,
-            "device": info.get("device"), "timed": b1.timed, "threads": b1.threads,
-            "extra": {"throughput_batch": bmax.batch_size, "latency": [r.to_dict() for r in latency],
-                      "artifact": str(artifact.path), "n_images": acc.n},
-        }
+        with get_backend(target.backend).load(artifact) as runner:
+            measured = measure(runner, val, artifact=artifact, target=target.name,
+                               input_shape=(3, source.input_size, source.input_size),
+                               batch_sizes=sorted({1, profile.max}), seconds=bench_seconds,
+                               labels=reference["labels"], reference=reference["logits"],  # the model's numbering
+                               fidelity_only=fidelity_only, progress=f"validate {precision}")
+        return measured.row(artifact=str(artifact.path))
 
     key = {"artifact": sha256_file(artifact_path), "target": _target_key(target), "val": val.fingerprint(),
            "seconds": bench_seconds, "profile": str(profile), "model": source.key(), "fidelity_only": fidelity_only}
@@ -428,7 +257,7 @@ def _kit(stages: Stages, out: Path, target: Target, precisions: list[str], fp32_
     where = out / f"kit-{target.name}"
 
     def run() -> dict[str, Any]:
-        from edgeres.bundle.kit import write_kit
+        from edgeres.kit import write_kit
 
         inputs = _slice_inputs(val, SLICE_SIZE)
         n = len(inputs)
@@ -471,7 +300,7 @@ def _report(out: Path, target: Target, source: ModelSource, rows: list[dict[str,
                      f"there, run `edgeres kit build {kit_dir.name}`, and merge its report here with "
                      f"`edgeres report {out} {kit_dir.name}`")
     first = rows[0]["extra"]["latency"][0] if rows else {}
-    timing = {"where": "host" if target.backend != "tensorrt" else "device", "what": first.get("timed"),
+    timing = {"where": get_backend(target.backend).timed_on, "what": first.get("timed"),
               "batch": 1, "threads": first.get("threads"), "warmup": first.get("warmup"),
               "iterations": first.get("iterations")}
     write_report(rows, out, timing=timing, title=f"edgeres build: ResNet-{source.depth} on {target.name}",
@@ -495,7 +324,3 @@ def _bundle(stages: Stages, out: Path, target: Target, artifact_path: Path, sour
     key = {"artifact": sha256_file(artifact_path), "target": _target_key(target), "metrics": metrics,
            "model": source.key()}
     return Path(stages.run(f"bundle ({precision})", key, run, outputs=lambda r: [Path(r["path"])])["path"])
-
-
-def default_out_dir(target: str, depth: int) -> Path:
-    return Path(os.environ.get("EDGERES_OUT", "out")) / f"resnet{depth}-{target}"

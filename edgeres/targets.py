@@ -12,15 +12,15 @@ for a misspelt key, the nearest valid one.
 from __future__ import annotations
 
 import difflib
-import importlib
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeres.backends import BACKEND_MODULES
-from edgeres.backends.base import PRECISIONS, Availability, BatchProfile
+from edgeres.artifact import BatchProfile
+from edgeres.backends import backend_names, get_backend
+from edgeres.backends.base import PRECISIONS, Availability
 from edgeres.errors import EdgeresError
 
 try:  # Python 3.11+
@@ -30,8 +30,6 @@ except ImportError:  # pragma: no cover - Python 3.10
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "targets"
 ENV_DIR = "EDGERES_TARGETS_DIR"
-# backends whose engines can be built on the device from a kit when they cannot be built here
-KIT_BACKENDS = ("tensorrt",)
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 # key -> (type(s), required)
@@ -73,8 +71,6 @@ class Target:
 
     def availability(self) -> Availability:
         """Whether this target's backend is usable on this machine, and why not."""
-        from edgeres.backends import get_backend
-
         return get_backend(self.backend).available()
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,9 +111,8 @@ def _type_ok(value: Any, types: type | tuple[type, ...]) -> bool:
 
 
 def backend_option_types(backend: str) -> dict[str, Any] | None:
-    """The option keys a backend accepts (its module's ``OPTIONS``), or None if it declares none."""
-    module = importlib.import_module(BACKEND_MODULES[backend])
-    return getattr(module, "OPTIONS", None)
+    """The option keys a backend accepts (its ``options``), or None if it declares none."""
+    return get_backend(backend).options
 
 
 def _string_list(value: list[Any], key: str, where: str) -> tuple[str, ...]:
@@ -151,8 +146,9 @@ def parse_target(data: dict[str, Any], source: Path) -> Target:
             raise EdgeresError(f"{where}: alias {alias!r} must differ from the name and be lower-case letters, "
                                "digits, '-', '_' or '.'")
     backend = data["backend"]
-    if backend not in BACKEND_MODULES:
-        raise EdgeresError(f"{where}: key 'backend': unknown backend '{backend}'{_nearest(backend, list(BACKEND_MODULES))}")
+    known = backend_names()
+    if backend not in known:
+        raise EdgeresError(f"{where}: key 'backend': unknown backend '{backend}'{_nearest(backend, known)}")
     precisions = _string_list(data["precisions"], "precisions", where)
     if not precisions:
         raise EdgeresError(f"{where}: key 'precisions' is empty; list at least one of {', '.join(PRECISIONS)}")
@@ -275,7 +271,7 @@ def describe(target: Target, availability: Availability | None = None) -> dict[s
     d = target.to_dict()
     d["builtin"] = target.builtin
     d["usable"] = {"ok": a.ok, "reason": a.reason, "backend_version": a.version, "details": dict(a.details),
-                   "device_kit": not a.ok and target.backend in KIT_BACKENDS}
+                   "device_kit": not a.ok and get_backend(target.backend).builds_from_kit}
     return d
 
 
@@ -291,7 +287,7 @@ def targets_table(targets: list[Target], availability: dict[str, Availability]) 
     for t in targets:
         a = availability[t.backend]
         usable = f"yes ({t.backend} {(a.version or '').split('-')[0]})" if a.ok else f"no: {a.reason}"
-        if not a.ok and t.backend in KIT_BACKENDS:
+        if not a.ok and get_backend(t.backend).builds_from_kit:
             usable += "; 'edgeres build' writes a device kit instead"
         rows.append((t.name, ", ".join(t.aliases) or "-", t.backend, format_precisions(t), usable))
     table = format_table(["target", "aliases", "backend", "precisions (* = default)", "usable here"], rows)
@@ -315,7 +311,7 @@ def show_text(target: Target, availability: Availability) -> str:
         lines.append(f"  usable here:        yes ({target.backend} {availability.version})")
     else:
         lines.append(f"  usable here:        no: {availability.reason}")
-        if target.backend in KIT_BACKENDS:
+        if get_backend(target.backend).builds_from_kit:
             lines.append(f"                      'edgeres build --target {target.name}' writes a device kit; "
                          "'edgeres kit build' on the device builds the engines")
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from edgeres.backends.base import Artifact
+from edgeres.artifact import Artifact
 from edgeres.errors import EdgeresError
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from test_bundle_support import CLASSES, PREPROCESS, tiny_artifact, write_target
 
-from edgeres.backends.base import Artifact, Availability
+from edgeres.artifact import Artifact
+from edgeres.backends.base import Availability
 from edgeres.bundle import MANIFEST, load_bundle, make_bundle, safe_extract, tarball_of, write_tar_gz
 from edgeres.bundle.manifest import seal
 from edgeres.cli import main

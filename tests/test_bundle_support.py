@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeres.backends.base import Artifact
+from edgeres.artifact import Artifact
 from edgeres.data.preprocess import PreprocessSpec
 
 # Runs `python -m edgeres.run ARGS...` as a device would: any import of torch fails.

@@ -51,7 +51,7 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 from edgeres.cli import build_parser
 build_parser().parse_args(['kit', 'build', 'kit-jetson-orin'])
-import edgeres.bundle.kit, edgeres.bundle.runtime, edgeres.validate
+import edgeres.kit, edgeres.bundle.runtime, edgeres.validate
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr

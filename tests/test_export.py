@@ -9,7 +9,7 @@ import onnx
 import pytest
 import torch
 
-from edgeres.backends.base import Artifact
+from edgeres.artifact import Artifact
 from edgeres.errors import EdgeresError, UsageError
 from edgeres.export import export_onnx, fold_batchnorm
 from edgeres.export.exporter import checkpoint_info, export_resnet

@@ -16,12 +16,12 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper
 from trt_fakes import FakeCuda, make_tensorrt
 
-from edgeres.backends import tensorrt as trt_backend
+from edgeres.backends import tensorrt_cuda as trt_cuda
 from edgeres.backends.tensorrt_onnx import to_fp16
-from edgeres.bundle.kit import KIT_SCHEMA, KIT_SCHEMA_VERSION, build_kit, load_kit, write_kit
 from edgeres.cli import main
 from edgeres.data import PreprocessSpec
 from edgeres.errors import EdgeresError
+from edgeres.kit import KIT_SCHEMA, KIT_SCHEMA_VERSION, build_kit, load_kit, write_kit
 from edgeres.onnxutil import is_quantized, onnx_input_spec
 
 CLASSES = 4
@@ -240,7 +240,7 @@ def fake_device(monkeypatch):
         calls: list = []
         monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt(version, calls, dla_cores=dla_cores,
                                                                    input_shape=(-1, 3, 16, 16), classes=CLASSES))
-        monkeypatch.setattr(trt_backend, "cuda_runtime", lambda: FakeCuda(cc=cc))
+        monkeypatch.setattr(trt_cuda, "cuda_runtime", lambda: FakeCuda(cc=cc))
         return calls
     return install
 

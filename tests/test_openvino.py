@@ -15,7 +15,8 @@ import pytest
 ov = pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
-from edgeres.backends import Artifact, BuildSpec, get_backend
+from edgeres.artifact import Artifact
+from edgeres.backends import AccuracyControl, BuildSpec, get_backend
 from edgeres.backends import openvino as ovb
 from edgeres.errors import EdgeresError
 from edgeres.targets import get_target
@@ -276,8 +277,8 @@ def _qdq_onnx(onnx_path: Path, photos: np.ndarray, tmp: Path) -> Path:
 def test_int8_with_accuracy_control(tmp_path, onnx_path, target, photos):
     """A validation set and a budget switch to nncf.quantize_with_accuracy_control (agreement without labels)."""
     art = BACKEND.build(onnx_path, BuildSpec(target, "int8", tmp_path, calibration=photos[:16],
-                                             options={"validation": photos[:16], "accuracy_budget": 1.0,
-                                                      "preset": "mixed", "fast_bias_correction": False}))
+                                             accuracy_control=AccuracyControl(photos[:16], 1.0),
+                                             options={"preset": "mixed", "fast_bias_correction": False}))
     m = art.metadata
     assert m["accuracy_control"]["metric"] == "agreement" and m["accuracy_control"]["budget_points"] == 1.0
     assert m["nncf"] == {"preset": "mixed", "fast_bias_correction": False, "subset_size": 16}

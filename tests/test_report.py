@@ -134,7 +134,7 @@ def test_rows_without_latency_still_report(tmp_path):
 
 
 def _kit_report(folder):
-    """A kit-report.json as edgeres.bundle.kit.build_kit writes it on a Jetson."""
+    """A kit-report.json as edgeres.kit.build_kit writes it on a Jetson."""
     folder.mkdir(parents=True)
     write_json_atomic(folder / "kit-report.json", {
         "schema": "edgeres-kit-report", "schema_version": 1, "edgeres_version": "0.1.0",

@@ -96,7 +96,7 @@ def test_runs_in_a_process_that_cannot_import_torch(bundle_dir, tmp_path):
 
 
 def test_bench_times_a_bundle(bundle_dir, capsys):
-    pytest.importorskip("edgeres.validate.evaluate", reason="edgeres bench (issue 4) is not in this tree yet")
+    pytest.importorskip("edgeres.evaluate", reason="edgeres bench (issue 4) is not in this tree yet")
     from edgeres.cli import main as cli
 
     assert cli(["bench", str(tarball_of(bundle_dir)), "--batch", "1,2", "--iterations", "3", "--json"]) == 0

@@ -14,20 +14,24 @@ import numpy as np
 import pytest
 from trt_fakes import FakeCuda, make_tensorrt
 
+from edgeres.artifact import Artifact, BatchProfile
 from edgeres.backends import tensorrt as trt_backend
-from edgeres.backends.base import Artifact, BatchProfile, BuildSpec
-from edgeres.backends.tensorrt_compat import plan_engine
+from edgeres.backends import tensorrt_cuda as trt_cuda
+from edgeres.backends.base import BuildSpec
+from edgeres.backends.tensorrt_plan import plan_engine
 from edgeres.cli import main
 from edgeres.errors import EdgeresError
 from edgeres.targets import get_target
 
 ROOT = Path(__file__).resolve().parent.parent
-TRT_MODULES = ["edgeres/backends/tensorrt.py", "edgeres/backends/tensorrt_compat.py",
-               "edgeres/backends/tensorrt_onnx.py", "edgeres/bundle/kit.py"]
+TRT_MODULES = ["edgeres/backends/tensorrt.py", "edgeres/backends/tensorrt_cuda.py", "edgeres/backends/tensorrt_runner.py",
+               "edgeres/backends/tensorrt_plan.py",
+               "edgeres/backends/tensorrt_onnx.py", "edgeres/kit/build.py", "edgeres/kit/write.py",
+               "edgeres/kit/layout.py"]
 
 
 def _no_real_tensorrt() -> bool:
-    return trt_backend._load_tensorrt()[0] is None
+    return trt_cuda._load_tensorrt()[0] is None
 
 
 @pytest.fixture
@@ -39,7 +43,7 @@ def fake_trt(monkeypatch):
         calls.clear()
         monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt(version, calls, **kw))
         cuda = FakeCuda(cc=cc)
-        monkeypatch.setattr(trt_backend, "cuda_runtime", lambda: cuda)
+        monkeypatch.setattr(trt_cuda, "cuda_runtime", lambda: cuda)
         return cuda
     return calls, install
 
@@ -83,7 +87,7 @@ def test_stub_only_namespace_is_not_tensorrt(monkeypatch):
     import types
 
     monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))
-    assert trt_backend._load_tensorrt()[0] is None
+    assert trt_cuda._load_tensorrt()[0] is None
     assert "only its type stubs" in trt_backend.BACKEND.available().reason
 
 
@@ -92,7 +96,7 @@ def test_no_gpu_message(monkeypatch):
         def device_count(self):
             return 0
 
-    monkeypatch.setattr(trt_backend, "cuda_runtime", lambda: NoGpu())
+    monkeypatch.setattr(trt_cuda, "cuda_runtime", lambda: NoGpu())
     with pytest.raises(EdgeresError, match="no NVIDIA GPU here"):
         trt_backend.gpu_info()
 
@@ -109,7 +113,7 @@ def test_no_cuda_binding_message(monkeypatch):
 
     monkeypatch.setattr(importlib, "import_module", lambda name: deny(name))
     with pytest.raises(EdgeresError, match="cuda-python"):
-        trt_backend.cuda_runtime()
+        trt_cuda.cuda_runtime()
 
 
 # --- the API calls, pinned on a fake tensorrt --------------------------------------------------

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edgeres.errors import EdgeresError
+from edgeres.evaluate import parse_batches, validate
 from edgeres.validate import LatencyResult, collect_logits, compare, measure_latency
-from edgeres.validate.evaluate import parse_batches, validate
 from edgeres.validate.latency import format_latency, summarize_times
 from edgeres.validate.metrics import cosine_similarity, run_batch, topk_accuracy
 

@@ -1,22 +1,27 @@
-"""The small interface every backend implements.
+"""The one interface every backend implements, and the small typed base of its runners.
 
-A backend builds an artifact from an ONNX graph and loads it into a runner.
-Backends never import each other; only the pipeline knows the order of steps.
+A backend builds an artifact from an ONNX graph and loads it into a runner, and it
+declares what the pipeline must know to drive it: where its INT8 comes from, whether
+this host can build for a target or a device kit is needed, where it times, what a
+bundle of its artifacts needs on the device, and which artifact kinds it loads. The
+pipeline asks these questions; it never names a backend. Backends never import each other.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeres.artifact import Artifact, BatchProfile
 from edgeres.errors import EdgeresError
-from edgeres.fileio import load_json, sha256_file, write_json_atomic
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from edgeres.targets import Target
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
@@ -33,32 +38,12 @@ class Availability:
 
 
 @dataclass(frozen=True)
-class BatchProfile:
-    """Smallest, most common and largest batch an artifact must serve."""
+class AccuracyControl:
+    """Accuracy-controlled INT8 in a backend's own quantizer (OpenVINO's NNCF): the labelled
+    set to check on and the points of top-1 the INT8 model may lose."""
 
-    min: int = 1
-    opt: int = 1
-    max: int = 8
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.min <= self.opt <= self.max:
-            raise EdgeresError(f"batch profile needs 1 <= min <= opt <= max, got {self.min}:{self.opt}:{self.max}")
-
-    @classmethod
-    def parse(cls, text: str) -> BatchProfile:
-        """'1:4:8' (min:opt:max) or a single '8' (1:8:8)."""
-        try:
-            parts = [int(p) for p in str(text).split(":")]
-        except ValueError:
-            raise EdgeresError(f"batch profile {text!r} is not MIN:OPT:MAX integers (e.g. 1:1:8)") from None
-        if len(parts) == 1:
-            return cls(1, parts[0], parts[0])
-        if len(parts) != 3:
-            raise EdgeresError(f"batch profile {text!r} is not MIN:OPT:MAX (e.g. 1:1:8)")
-        return cls(*parts)
-
-    def __str__(self) -> str:
-        return f"{self.min}:{self.opt}:{self.max}"
+    validation: Any  # an edgeres.data set
+    budget: float
 
 
 @dataclass
@@ -70,6 +55,7 @@ class BuildSpec:
     out_dir: Path
     batch: BatchProfile = field(default_factory=BatchProfile)
     calibration: Any = None  # an edgeres.data set, for INT8 builds that calibrate in the backend
+    accuracy_control: AccuracyControl | None = None
     options: dict[str, Any] = field(default_factory=dict)  # per-build overrides of target options
 
     def __post_init__(self) -> None:
@@ -85,89 +71,138 @@ class BuildSpec:
 
 
 @dataclass
-class Artifact:
-    """A built file (ONNX, OpenVINO IR, TensorRT engine) and what it was built from and for.
+class RunnerInfo(Mapping[str, Any]):
+    """What a runner is and what its timings mean. Typed fields for what edgeres reads
+    (batch limits, precision, device, threads, what is timed); ``extra`` for what a backend
+    adds for people (cache hits, layer precisions...). Reads as one flat mapping, for JSON."""
 
-    ``metadata`` always has: backend, backend_version, precision, target, input (name,
-    shape, dtype), output, sha256 of ``path``; backends add their own (TensorRT: GPU
-    compute capability and TensorRT version). It lives beside ``path`` as ``<path>.json``.
-    """
+    backend: str
+    precision: str
+    timed: str
+    backend_version: str | None = None
+    device: str | None = None
+    threads: Any = None
+    fixed_batch: int | None = None
+    max_batch: int | None = None
+    execution_precision: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    path: Path
-    metadata: dict[str, Any]
-    files: list[Path] = field(default_factory=list)
+    def to_dict(self) -> dict[str, Any]:
+        typed = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        return {**typed, **self.extra}
 
-    @property
-    def backend(self) -> str:
-        return str(self.metadata["backend"])
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
 
-    @property
-    def precision(self) -> str:
-        return str(self.metadata["precision"])
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
 
-    @staticmethod
-    def sidecar_of(path: str | os.PathLike[str]) -> Path:
-        path = Path(path)
-        return path.with_name(path.name + ".json")
+    def __len__(self) -> int:
+        return len(self.to_dict())
 
-    @property
-    def sidecar(self) -> Path:
-        return self.sidecar_of(self.path)
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in {f.name for f in fields(self)} and key != "extra":
+            setattr(self, key, value)
+        else:
+            self.extra[key] = value
 
-    def all_files(self) -> list[Path]:
-        """The main file, the extra files it needs (an IR's .bin) and the sidecar."""
-        return [self.path, *self.files, self.sidecar]
 
-    def save(self) -> Artifact:
-        self.metadata["sha256"] = sha256_file(self.path)
-        self.metadata["files"] = [f.name for f in self.files]
-        self.metadata["files_sha256"] = {f.name: sha256_file(f) for f in self.files}
-        write_json_atomic(self.sidecar, self.metadata)
+class Runner:
+    """A loaded artifact: NCHW float32 in, logits out. Close it when done (or use ``with``)."""
+
+    info: RunnerInfo
+    input_shape: list[Any]  # from the artifact: ints, or a name/None for a dynamic dimension
+    # what ``time_batch`` can time, set through ``timing``: "host" wall clock, and for some "device"
+    timing_modes: tuple[str, ...] = ("host",)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Free what the runner holds (sessions, device memory); safe to call twice."""
+
+    def __enter__(self) -> Self:
         return self
 
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Artifact:
-        path = Path(path)
-        if path.is_dir():
-            raise EdgeresError(f"{path} is a directory: name the artifact file inside it (model.onnx, model.xml, ...)")
-        if not path.is_file():
-            raise EdgeresError(f"artifact {path} does not exist")
-        sidecar = cls.sidecar_of(path)
-        if not sidecar.is_file():
-            raise EdgeresError(f"artifact {path} has no metadata file {sidecar.name} beside it; rebuild it with edgeres")
-        metadata = load_json(sidecar, "metadata", "rebuild the artifact")
-        files = [path.parent / name for name in metadata.get("files", [])]
-        return cls(path=path, metadata=metadata, files=files)
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
-    def verify(self) -> None:
-        """Refuse an artifact whose file changed after it was built."""
-        expected = self.metadata.get("sha256")
-        if expected and sha256_file(self.path) != expected:
-            raise EdgeresError(f"{self.path} does not match the checksum recorded at build time: rebuild it")
-        recorded = self.metadata.get("files_sha256") or {}
-        for f in self.files:
-            if not f.is_file():
-                raise EdgeresError(f"{self.path} needs {f.name} beside it, and it is missing")
-            if f.name in recorded and sha256_file(f) != recorded[f.name]:
-                raise EdgeresError(f"{f} does not match the checksum recorded at build time: rebuild it")
+    def check_input(self, batch: Any) -> np.ndarray:
+        """``batch`` as C-contiguous float32, or a clear error when its shape does not fit."""
+        batch = np.asarray(batch)
+        want = list(self.input_shape)
+        if batch.ndim != len(want):
+            raise EdgeresError(f"model expects a {len(want)}-d batch {_dims(want)}, got shape {_dims(batch.shape)}")
+        for w, g in zip(want[1:], batch.shape[1:]):
+            if isinstance(w, int) and w > 0 and w != g:
+                raise EdgeresError(f"a batch of {_dims(batch.shape)} does not fit (its image shape does not match): "
+                                   f"model expects {_dims(want[1:])} inputs, got {_dims(batch.shape[1:])}: preprocess "
+                                   "to the model's input size (its preprocessing is in the artifact metadata)")
+        fixed = self.info.fixed_batch
+        if fixed and fixed != batch.shape[0]:
+            raise EdgeresError(f"model was exported for batch {fixed}, got a batch of {batch.shape[0]}: feed "
+                               f"batches of {fixed} or export again with --batch dynamic")
+        return np.ascontiguousarray(batch, dtype=np.float32)
 
 
-@runtime_checkable
-class Runner(Protocol):
-    """A loaded artifact: NCHW float32 in, logits out."""
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+def _dims(shape: Any) -> str:
+    return "x".join(str(d) for d in shape)
 
 
-class Backend(Protocol):
-    name: str
+class Backend:
+    """What the pipeline needs from a backend. Subclass it, give it a ``name``, implement
+    ``available``, ``build`` and ``load``, and register it (``edgeres.backends.register_backend``
+    or the ``edgeres.backends`` entry-point group); the defaults suit a host CPU backend."""
 
-    def available(self) -> Availability: ...
+    name: str = ""
+    # [options] a target file may set for this backend (key -> type); None: not checked
+    options: dict[str, type] | None = None
+    # artifact kinds (their metadata "backend") this backend also loads, besides its own
+    loads_kinds: tuple[str, ...] = ()
+    # where latency is measured: "host", or "device" for backends whose artifacts are built
+    # and timed on the device itself (from a device kit)
+    timed_on: str = "host"
+    # artifact-metadata keys that say what a device must have to run the artifact
+    requirement_keys: tuple[str, ...] = ()
+    # what a device needs installed (besides edgeres) to run a bundle of this backend
+    python_packages: tuple[str, ...] = ("numpy", "pillow")
+    # True when a host that cannot build this backend's artifacts writes a device kit instead
+    builds_from_kit: bool = False
+
+    def available(self) -> Availability:
+        raise NotImplementedError
+
+    def require(self) -> None:
+        """Raise the one clear error (what is missing, what to do) when this backend cannot run here."""
+        available = self.available()
+        if not available.ok:
+            raise EdgeresError(available.reason)
 
     def unsupported(self, precision: str, target: Target) -> str | None:
         """Why this machine cannot build ``precision`` for ``target`` (None when it can)."""
-        ...
+        return None
 
-    def build(self, graph: Path, spec: BuildSpec) -> Artifact: ...
+    def int8_placement(self, target: Target) -> str | None:
+        """The Q/DQ placement (``edgeres.quantize.qdq.PLACEMENTS``) of the INT8 ONNX this backend
+        builds INT8 from, or None when it calibrates INT8 itself from ``BuildSpec.calibration``."""
+        return "tensorrt"
 
-    def load(self, artifact: Artifact) -> Runner: ...
+    def environment(self) -> dict[str, Any]:
+        """What a report should say about the machine this backend measured on (version, device)."""
+        return {self.name: self.available().version}
+
+    def kit_reason(self, target: Target) -> str | None:
+        """Why this host cannot build ``target``'s artifacts, so a device kit is written
+        instead; None when it builds here."""
+        return None
+
+    def loads(self, artifact: Artifact) -> bool:
+        """Whether ``load`` runs this artifact (its own, or a kind it also executes)."""
+        return artifact.backend in (self.name, *self.loads_kinds)
+
+    def build(self, graph: Path, spec: BuildSpec) -> Artifact:
+        raise NotImplementedError
+
+    def load(self, artifact: Artifact, **options: Any) -> Runner:
+        """A runner for ``artifact``; ``options`` (e.g. ``threads=2``) override its recorded ones."""
+        raise NotImplementedError

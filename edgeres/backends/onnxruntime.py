@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeres.backends.base import Artifact, Availability, BuildSpec
+from edgeres.artifact import Artifact
+from edgeres.backends.base import Availability, Backend, BuildSpec, Runner, RunnerInfo
 from edgeres.errors import EdgeresError
 from edgeres.fileio import atomic_path, sha256_file
 from edgeres.hostinfo import cpu_name
@@ -79,7 +80,7 @@ def _dims(shape: list[Any]) -> str:
     return "x".join(str(d) for d in shape)
 
 
-class ORTRunner:
+class ORTRunner(Runner):
     """An ONNX Runtime session behind the Runner interface: NCHW float32 in, logits out."""
 
     def __init__(self, path: str | os.PathLike[str], *, precision: str = "fp32", label: str | None = None,
@@ -104,48 +105,25 @@ class ORTRunner:
         self.output_name = self.session.get_outputs()[0].name
         fixed = self.input_shape[0] if isinstance(self.input_shape[0], int) else None
         threads = self.options["threads"]
-        self.info: dict[str, Any] = {
-            "backend": "onnxruntime",
-            "backend_version": ort.__version__,
-            "provider": PROVIDER,
-            "device": cpu_name(),
-            "threads": threads if threads else f"default ({os.cpu_count()} logical CPUs visible)",
-            "graph_optimization": self.options["graph_optimization"],
-            "execution_mode": self.options["execution_mode"],
-            "disabled_optimizers": list(disabled_optimizers),
-            "precision": precision,
-            "input": {"name": self.input_name, "shape": self.input_shape},
-            "fixed_batch": fixed,
-            "timed": TIMED,
-            "model": label or self.path.name,
-        }
-
-    def _check(self, batch: Any) -> np.ndarray:
-        if not isinstance(batch, np.ndarray):
-            batch = np.asarray(batch)
-        if batch.ndim != len(self.input_shape):
-            raise EdgeresError(f"model expects a {len(self.input_shape)}-d batch {_dims(self.input_shape)}, "
-                               f"got shape {_dims(list(batch.shape))}")
-        want, got = self.input_shape[1:], list(batch.shape[1:])
-        for w, g in zip(want, got):
-            if isinstance(w, int) and w != g:
-                raise EdgeresError(f"model expects {_dims(want)} inputs, got {_dims(got)}: preprocess to the "
-                                   "model's input size (its preprocessing is in the artifact metadata)")
-        fixed = self.input_shape[0]
-        if isinstance(fixed, int) and fixed != batch.shape[0]:
-            raise EdgeresError(f"model was exported for batch {fixed}, got a batch of {batch.shape[0]}: feed "
-                               f"batches of {fixed} or export again with --batch dynamic")
-        if batch.dtype != np.float32 or not batch.flags.c_contiguous:
-            batch = np.ascontiguousarray(batch, dtype=np.float32)
-        return batch
+        self.info = RunnerInfo(
+            backend="onnxruntime", backend_version=ort.__version__, precision=precision, timed=TIMED,
+            device=cpu_name(), threads=threads if threads else f"default ({os.cpu_count()} logical CPUs visible)",
+            fixed_batch=fixed,
+            extra={"provider": PROVIDER, "graph_optimization": self.options["graph_optimization"],
+                   "execution_mode": self.options["execution_mode"],
+                   "disabled_optimizers": list(disabled_optimizers),
+                   "input": {"name": self.input_name, "shape": self.input_shape}, "model": label or self.path.name})
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        batch = self._check(batch)
+        batch = self.check_input(batch)
         try:
             return self.session.run([self.output_name], {self.input_name: batch})[0]  # type: ignore[no-any-return]
         except Exception as exc:  # noqa: BLE001
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise EdgeresError(f"ONNX Runtime failed on a batch of shape {_dims(list(batch.shape))}: {first}") from None
+
+    def close(self) -> None:
+        self.__dict__.pop("session", None)
 
 
 def executed_precision(path: Path, options: dict[str, Any], disabled: Sequence[str], optimized: Path) -> dict[str, Any]:
@@ -169,8 +147,16 @@ def executed_precision(path: Path, options: dict[str, Any], disabled: Sequence[s
     return {"execution_precision": executed, "int8_conv_fraction": round(fraction, 4)}
 
 
-class ONNXRuntimeBackend:
+class ONNXRuntimeBackend(Backend):
     name = "onnxruntime"
+    options = OPTIONS
+    loads_kinds = ("onnx",)  # exported and quantized ONNX files run here as they are
+    requirement_keys = ("execution_provider", "providers")
+    python_packages = ("numpy", "pillow", "onnxruntime")
+
+    def int8_placement(self, target: Any) -> str | None:
+        """ONNX Runtime fuses Q/DQ into its INT8 kernels only in its own placement."""
+        return "onnxruntime"
 
     def available(self) -> Availability:
         version = version_of("onnxruntime")
@@ -286,8 +272,7 @@ class ONNXRuntimeBackend:
                 precision = "unknown"
         disabled = (artifact.metadata.get("onnxruntime") or {}).get("disabled_optimizers", [])
         runner = ORTRunner(path, precision=precision, label=artifact.path.name, disabled_optimizers=disabled, **merged)
-        if "execution_precision" in artifact.metadata:
-            runner.info["execution_precision"] = artifact.metadata["execution_precision"]
+        runner.info.execution_precision = artifact.metadata.get("execution_precision")
         return runner
 
 

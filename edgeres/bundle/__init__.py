@@ -1,7 +1,7 @@
 """Bundles an embedded app can load: artifact + ``manifest.json`` + ``labels.txt``, as a folder and
 a ``.tar.gz``; and the torch-free runtime that verifies and runs them (``python -m edgeres.run``).
 
-Device kits for targets whose engines must be built on the device live in ``edgeres.bundle.kit``.
+Device kits for targets whose engines must be built on the device live in ``edgeres.kit``.
 """
 
 from edgeres.bundle.archive import safe_extract, write_tar_gz

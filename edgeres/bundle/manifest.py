@@ -21,41 +21,30 @@ Schema (``schema`` = "edgeres.bundle", ``schema_version`` = 1)::
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeres.errors import EdgeresError
 from edgeres.fileio import sha256_file, sha256_json
+
+if TYPE_CHECKING:
+    from edgeres.backends.base import Backend
 
 SCHEMA = "edgeres.bundle"
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 LABELS = "labels.txt"
 
-# artifact-metadata keys that say what a device must have to run the artifact
-REQUIREMENT_KEYS: dict[str, tuple[str, ...]] = {
-    # engines run only on the GPU architecture and TensorRT version they were built with
-    "tensorrt": ("tensorrt_version", "compute_capability", "gpu", "typed_mode", "profile", "dla_core"),
-    # the inference precision is set explicitly at compile time and needs the device capability
-    "openvino": ("device", "inference_precision_hint", "device_capabilities"),
-    "onnxruntime": ("execution_provider", "providers"),
-}
-# what a device needs installed (besides edgeres itself) to run a bundle of this backend
-PYTHON_PACKAGES: dict[str, list[str]] = {
-    "onnxruntime": ["numpy", "pillow", "onnxruntime"],
-    "openvino": ["numpy", "pillow", "openvino"],
-    "tensorrt": ["numpy", "pillow", "tensorrt", "cuda-python"],
-}
 
 
-def device_requirements(backend: str, backend_version: str | None, metadata: dict[str, Any],
+def device_requirements(backend: Backend, backend_version: str | None, metadata: dict[str, Any],
                         target_device: dict[str, Any]) -> dict[str, Any]:
     """What the device needs: the backend and its version, the target's device table, and the
-    artifact's own constraints (TensorRT compute capability and version, OpenVINO device)."""
-    req: dict[str, Any] = {"backend": backend, "backend_version": backend_version,
-                           "python_packages": PYTHON_PACKAGES.get(backend, ["numpy", "pillow"]),
+    artifact's own constraints (the metadata keys the backend names in ``requirement_keys``)."""
+    req: dict[str, Any] = {"backend": backend.name, "backend_version": backend_version,
+                           "python_packages": list(backend.python_packages),
                            "torch": False}
     req.update(target_device)
-    for key in REQUIREMENT_KEYS.get(backend, ()):
+    for key in backend.requirement_keys:
         if metadata.get(key) is not None:
             req[key] = metadata[key]
     return req

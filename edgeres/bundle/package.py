@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeres import __version__
-from edgeres.backends.base import Artifact
+from edgeres.artifact import Artifact
 from edgeres.bundle.archive import write_tar_gz
 from edgeres.bundle.manifest import (
     LABELS,
@@ -27,10 +27,6 @@ from edgeres.fileio import atomic_path, check_replaceable, now_utc, write_json_a
 if TYPE_CHECKING:
     from edgeres.targets import Target
 
-# an exported ONNX file (metadata backend "onnx") runs as-is on these backends
-RUNS_ONNX = ("onnxruntime",)
-
-
 def tarball_of(bundle_dir: str | os.PathLike[str]) -> Path:
     """``out/bundle`` -> ``out/bundle.tar.gz``."""
     d = Path(bundle_dir)
@@ -39,8 +35,10 @@ def tarball_of(bundle_dir: str | os.PathLike[str]) -> Path:
 
 def check_artifact_for_target(artifact: Artifact, target: Target) -> None:
     """Refuse to package an artifact for a target it was not built for."""
+    from edgeres.backends import get_backend
+
     backend = artifact.metadata.get("backend")
-    if backend != target.backend and not (backend == "onnx" and target.backend in RUNS_ONNX):
+    if not get_backend(target.backend).loads(artifact):
         raise EdgeresError(f"{artifact.path} is a {backend} artifact; target '{target.name}' runs "
                            f"{target.backend}. Build it for that target first")
     built_for = artifact.metadata.get("target")
@@ -127,7 +125,7 @@ def make_bundle(artifact: Artifact, out_dir: str | os.PathLike[str], *, target: 
             "labels": labels,
             "labels_file": LABELS if labels is not None else None,
             "artifact": {"path": main_name, "files": extra_names, "metadata": bundled.sidecar.name},
-            "requirements": device_requirements(target.backend, backend_version, meta, target.device),
+            "requirements": device_requirements(get_backend(target.backend), backend_version, meta, target.device),
             "metrics": metrics,
             "files": file_entries(stage, names),
         }

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeres.backends.base import Artifact, Runner
+from edgeres.artifact import Artifact
+from edgeres.backends.base import Runner
 from edgeres.bundle.archive import safe_extract
 from edgeres.bundle.manifest import MANIFEST, check_manifest, verify_files
 from edgeres.data.preprocess import PreprocessSpec
@@ -115,7 +116,7 @@ class Bundle:
 
         backend = get_backend(self.backend)
         artifact = self.artifact()
-        return backend.load(artifact, **options) if options else backend.load(artifact)
+        return backend.load(artifact, **options)
 
     def classify(self, images: Sequence[str | os.PathLike[str] | Any], *, topk: int = 5,
                  runner: Runner | None = None, chunk: int = 16) -> list[Classification]:
@@ -123,7 +124,9 @@ class Bundle:
         ``chunk`` images per call (split or padded to what the runner takes)."""
         if topk < 1:
             raise EdgeresError(f"--topk must be at least 1, got {topk}")
-        runner = runner or self.load_runner()
+        if runner is None:
+            with self.load_runner() as own:
+                return self.classify(images, topk=topk, runner=own, chunk=chunk)
         spec = self.preprocess
         names = [str(getattr(im, "filename", "") or f"image {i}") if not isinstance(im, (str, os.PathLike))
                  else str(im) for i, im in enumerate(images)]
@@ -242,25 +245,3 @@ def check_target(bundle: Bundle, expected: str | Target) -> None:
         name = expected if isinstance(expected, str) else expected.name
         raise EdgeresError(f"bundle {bundle.source} was built for target '{t['name']}' ({bundle.backend}), not "
                            f"'{name}'; build one with: edgeres build --target {name} ...")
-
-
-def open_bundle_for_bench(path: Path, options: dict[str, Any]) -> Any:
-    """``edgeres bench BUNDLE``: an ``edgeres.validate.evaluate.Opened`` for a bundle folder or
-    .tar.gz (verified, loaded by its own backend), or None when ``path`` is not a bundle."""
-    if not is_bundle(path):
-        return None
-    from edgeres.validate.evaluate import Opened
-    from edgeres.validate.runner import artifact_fixed_batch
-
-    bundle = load_bundle(path)
-    try:
-        artifact = bundle.artifact()
-        runner = bundle.load_runner(**options)
-    except BaseException:
-        bundle.close()
-        raise
-    m = bundle.manifest
-    return Opened(runner=runner, input_shape=bundle.sample_shape, fixed_batch=artifact_fixed_batch(artifact),
-                  description={"artifact": str(path), "bundle": str(path), "backend": bundle.backend,
-                               "precision": bundle.precision, "target": bundle.target, "model": m.get("model")},
-                  close=bundle.close)

@@ -36,7 +36,8 @@ def add_kit(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_kit_build(args: argparse.Namespace) -> int:
-    from edgeres.bundle.kit import build_kit
+    from edgeres.kit import build_kit
+    from edgeres.report import summary_table
 
     options: dict[str, Any] = {}
     if args.dla_core is not None:
@@ -53,13 +54,7 @@ def _run_kit_build(args: argparse.Namespace) -> int:
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
     report = build_kit(args.kit, precisions=precisions, out=args.out, batch_sizes=sizes, iterations=args.iterations,
                        warmup=args.warmup, options=options, log=log)
-    rows = [{"target": report["target"], "backend": "tensorrt", **r} for r in report["rows"]]
-    try:
-        from edgeres.report import summary_table
-
-        table = summary_table(rows)
-    except ImportError:  # pragma: no cover - a trimmed install without the report module
-        table = "\n".join(f"{r['precision']}: {r['accuracy']}" for r in rows)
+    table = summary_table(report["rows"])
     where = args.out or f"{report['kit']}/engines"
     text = "\n".join([table, *report["notes"], f"report: {where}/kit-report.json"])
     emit(args, report, text)
@@ -67,7 +62,7 @@ def _run_kit_build(args: argparse.Namespace) -> int:
 
 
 def _run_kit_show(args: argparse.Namespace) -> int:
-    from edgeres.bundle.kit import load_kit
+    from edgeres.kit import load_kit
 
     kit = load_kit(args.kit)
     kit.verify()

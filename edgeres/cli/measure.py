@@ -24,7 +24,7 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    from edgeres.validate.evaluate import validate
+    from edgeres.evaluate import validate
 
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -55,7 +55,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from edgeres.validate.evaluate import bench, format_bench
+    from edgeres.evaluate import bench, format_bench
 
     if args.iterations is not None and args.iterations < 1:
         raise UsageError(f"--iterations must be at least 1, got {args.iterations}")

@@ -75,10 +75,10 @@ def add_doctor(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
-    from edgeres.backends import BACKEND_MODULES, get_backend
+    from edgeres.backends import backend_names, get_backend
 
     rows, payload = [], {}
-    for name in BACKEND_MODULES:
+    for name in backend_names():
         a = get_backend(name).available()
         payload[name] = {"ok": a.ok, "version": a.version, "reason": a.reason, "details": a.details}
         details = ", ".join(f"{k}={v}" for k, v in a.details.items())

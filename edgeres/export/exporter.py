@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeres import __version__
-from edgeres.backends.base import Artifact
+from edgeres.artifact import Artifact
 from edgeres.data.preprocess import PreprocessSpec
 from edgeres.errors import EdgeresError, UsageError
 from edgeres.export.graph import clean_graph

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeres import checks
-from edgeres.backends.base import Artifact
+from edgeres.artifact import Artifact
 from edgeres.errors import EdgeresError
 from edgeres.fileio import atomic_path, sha256_file, write_json_atomic
 from edgeres.onnxutil import load_onnx, onnx_input_spec, source_metadata

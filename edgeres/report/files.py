@@ -65,6 +65,7 @@ def _from_kit_report(d: dict[str, Any]) -> dict[str, Any]:
     return {"schema": SCHEMA, "schema_version": 1, "title": d.get("title") or f"kit report: {d.get('target', '?')}",
             "model": d.get("model") or {}, "environment": d.get("environment") or {},
             "timing": d.get("timing") or {}, "notes": d.get("notes") or [],
-            "rows": [{"target": d.get("target"), "backend": "tensorrt", **r} for r in d["rows"]],
+            # rows name their target and backend; kit reports written before they did were all TensorRT
+            "rows": [{"target": d.get("target"), "backend": d.get("backend", "tensorrt"), **r} for r in d["rows"]],
             "created": d.get("created")}
 

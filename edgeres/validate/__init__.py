@@ -5,9 +5,9 @@ numpy only (no torch): this runs on the device. The build report lives in ``edge
 
 from edgeres.validate.latency import LatencyResult, format_latency, measure_latency, peak_rss_mb
 from edgeres.validate.metrics import AccuracyResult, collect_logits, compare, cosine_similarity, topk_accuracy
-from edgeres.validate.runner import artifact_backend, artifact_input_shape, load_runner
+from edgeres.validate.runner import artifact_input_shape, load_runner
 
 __all__ = [
-    "AccuracyResult", "LatencyResult", "artifact_backend", "artifact_input_shape", "collect_logits", "compare",
+    "AccuracyResult", "LatencyResult", "artifact_input_shape", "collect_logits", "compare",
     "cosine_similarity", "format_latency", "load_runner", "measure_latency", "peak_rss_mb", "topk_accuracy",
 ]

@@ -1,7 +1,7 @@
 """Open any artifact (ONNX, OpenVINO IR, TensorRT engine) as a runner, through its backend.
 
-The sidecar's ``backend`` picks the backend; file formats that another backend executes
-are mapped in ``ARTIFACT_BACKENDS`` (an exported or quantized ONNX runs on ONNX Runtime).
+The sidecar's ``backend`` picks the backend; a kind that another backend executes (an
+exported or quantized ONNX) goes to the backend that declares it loads it.
 """
 
 from __future__ import annotations
@@ -9,41 +9,29 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from edgeres.backends import get_backend
-from edgeres.backends.base import Artifact
+from edgeres.artifact import Artifact
+from edgeres.backends import backend_for
+from edgeres.backends.base import Runner
 from edgeres.errors import EdgeresError
-
-# artifact "backend" field -> the backend whose runner executes it
-ARTIFACT_BACKENDS = {"onnx": "onnxruntime"}
-
-
-def artifact_backend(artifact: Artifact) -> str:
-    name = str(artifact.metadata.get("backend", ""))
-    if not name:
-        raise EdgeresError(f"{artifact.sidecar} does not say which backend built {artifact.path.name}; rebuild it")
-    return ARTIFACT_BACKENDS.get(name, name)
 
 
 def as_artifact(artifact: Artifact | str | os.PathLike[str]) -> Artifact:
     return artifact if isinstance(artifact, Artifact) else Artifact.load(artifact)
 
 
-def load_runner(artifact: Artifact | str | os.PathLike[str], **options: Any) -> Any:
+def load_runner(artifact: Artifact | str | os.PathLike[str], **options: Any) -> Runner:
     """A runner for ``artifact`` (a path with its sidecar, or an ``Artifact``).
 
     ``options`` (e.g. ``threads=2``) go to the backend's ``load``; None values are dropped.
     Raises ``EdgeresError`` when the backend is not usable here, saying why.
     """
     artifact = as_artifact(artifact)
-    backend = get_backend(artifact_backend(artifact))
+    backend = backend_for(artifact)
     available = backend.available()
     if not available.ok:
         raise EdgeresError(f"{artifact.path.name} needs the {backend.name} backend, which is not usable here: "
                            f"{available.reason}")
-    options = {k: v for k, v in options.items() if v is not None}
-    return backend.load(artifact, **options) if options else backend.load(artifact)
-
-
+    return backend.load(artifact, **{k: v for k, v in options.items() if v is not None})
 def artifact_input_shape(artifact: Artifact) -> tuple[int, int, int]:
     """(channels, height, width) of the artifact's input, from its metadata."""
     spec = artifact.metadata.get("input") or {}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgeres.backends.base import BatchProfile
-from edgeres.backends.tensorrt_compat import (
+from edgeres.artifact import BatchProfile
+from edgeres.backends.tensorrt_plan import (
     check_engine_compat,
     check_target_precision,
     choose_typed_mode,

@@ -1,4 +1,5 @@
-"""What ``edgeres validate`` and ``edgeres bench`` do, as functions the pipeline can call too.
+"""What ``edgeres validate`` and ``edgeres bench`` do: open an artifact or a bundle, then measure
+it with ``edgeres.measure``'s pieces (run and compare; time).
 
 Torch-free. ``bench`` opens what it times through ``OPENERS``: the first opener that
 recognizes the path wins, so a bundle (folder or .tar.gz) gets its own opener beside the
@@ -13,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edgeres.backends.base import Artifact
+from edgeres.artifact import Artifact
+from edgeres.backends.base import Runner
 from edgeres.errors import EdgeresError
+from edgeres.measure import label_map, run_and_compare
 from edgeres.validate.latency import LatencyResult, current_rss_mb, measure_latency
-from edgeres.validate.metrics import AccuracyResult, collect_logits, compare
+from edgeres.validate.metrics import AccuracyResult, collect_logits
 from edgeres.validate.runner import artifact_fixed_batch, artifact_input_shape, load_runner
 
 
@@ -26,7 +27,7 @@ from edgeres.validate.runner import artifact_fixed_batch, artifact_input_shape, 
 class Opened:
     """Something ``bench`` can time: a runner, its input shape (C, H, W) and a description."""
 
-    runner: Any
+    runner: Runner
     input_shape: tuple[int, int, int]
     fixed_batch: int | None = None
     description: dict[str, Any] = field(default_factory=dict)
@@ -50,9 +51,22 @@ def open_artifact(path: Path, options: dict[str, Any]) -> Opened | None:
 
 def open_bundle(path: Path, options: dict[str, Any]) -> Opened | None:
     """A bundle folder or its .tar.gz (see ``edgeres.bundle``): checksums verified, own backend."""
-    from edgeres.bundle.runtime import open_bundle_for_bench
+    from edgeres.bundle.runtime import is_bundle, load_bundle
 
-    return open_bundle_for_bench(path, options)  # type: ignore[no-any-return]
+    if not is_bundle(path):
+        return None
+    bundle = load_bundle(path)
+    try:
+        artifact = bundle.artifact()
+        runner = bundle.load_runner(**options)
+    except BaseException:
+        bundle.close()
+        raise
+    m = bundle.manifest
+    return Opened(runner=runner, input_shape=bundle.sample_shape, fixed_batch=artifact_fixed_batch(artifact),
+                  description={"artifact": str(path), "bundle": str(path), "backend": bundle.backend,
+                               "precision": bundle.precision, "target": bundle.target, "model": m.get("model")},
+                  close=bundle.close)
 
 
 # Tried in order: the first opener that recognizes the path wins.
@@ -102,12 +116,13 @@ def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None 
                                f"{opened.fixed_batch}, or export with --batch dynamic")
         results = measure_latency(opened.runner, opened.input_shape, sizes, iterations=iterations,
                                   seconds=seconds, warmup=warmup)
+        info = dict(opened.runner.info)
     finally:
+        opened.runner.close()
         if opened.close:
             opened.close()
-    return {**opened.description, "input_shape": list(opened.input_shape), "runner": dict(opened.runner.info or {})
-            if hasattr(opened.runner, "info") else {}, "rss_before_load_mb": rss_before,
-            "results": results}
+    return {**opened.description, "input_shape": list(opened.input_shape), "runner": info,
+            "rss_before_load_mb": rss_before, "results": results}
 
 
 def _preprocess_of(artifact: Artifact) -> Any:
@@ -118,19 +133,6 @@ def _preprocess_of(artifact: Artifact) -> Any:
         return PreprocessSpec.from_dict(meta)
     _, _, size = artifact_input_shape(artifact)
     return PreprocessSpec.for_size(size)
-
-
-def label_map(dataset_classes: Sequence[str] | None, model_classes: Sequence[str] | None) -> np.ndarray | None:
-    """Index map from the set's label numbering to the model's, when both name their classes
-    and they are ordered differently; None when no remapping is needed or possible."""
-    if not dataset_classes or not model_classes or list(dataset_classes) == list(model_classes):
-        return None
-    index = {name: i for i, name in enumerate(model_classes)}
-    missing = [c for c in dataset_classes if c not in index]
-    if missing:
-        raise EdgeresError(f"the validation set has classes the model does not know: {missing[:5]}; "
-                           f"the model's classes are {list(model_classes)[:10]}...")
-    return np.asarray([index[c] for c in dataset_classes], dtype=np.int64)
 
 
 @dataclass
@@ -153,9 +155,7 @@ def validate(path: str | os.PathLike[str], val: Any, *, reference: str | os.Path
     """Accuracy of an artifact on ``val`` (a source for ``edgeres.data.open_set``, or an opened
     set), and its fidelity to ``reference`` (another artifact) on the same inputs."""
     artifact = Artifact.load(path)
-    runner = load_runner(artifact, threads=threads)
     ref_artifact = Artifact.load(reference) if reference is not None else None
-    ref_runner = load_runner(ref_artifact, threads=threads) if ref_artifact is not None else None
     if ref_artifact is not None and artifact_input_shape(ref_artifact) != artifact_input_shape(artifact):
         raise EdgeresError(f"the reference takes {artifact_input_shape(ref_artifact)} inputs but {Path(path).name} "
                            f"takes {artifact_input_shape(artifact)}: compare models built from the same export")
@@ -171,20 +171,20 @@ def validate(path: str | os.PathLike[str], val: Any, *, reference: str | os.Path
         notes.append("the set's class folders are ordered differently from the model's classes: labels remapped "
                      "by class name")
     # The set is read in the same deterministic order for both models, so rows line up.
-    logits, all_labels = collect_logits(runner, dataset, batch_size,
-                                        progress=f"validate {Path(path).name}" if progress else None)
     ref_logits = None
-    if ref_runner is not None:
-        ref_logits, _ = collect_logits(ref_runner, dataset, batch_size,
-                                       progress=f"reference {Path(str(reference)).name}" if progress else None)
-    if all_labels is not None and remap is not None:
-        all_labels = remap[all_labels]
-    if all_labels is None:
-        notes.append("the set has no labels: only agreement with the reference is measured" if ref_runner is not None
+    if ref_artifact is not None:
+        with load_runner(ref_artifact, threads=threads) as ref_runner:
+            ref_logits, _ = collect_logits(ref_runner, dataset, batch_size,
+                                           progress=f"reference {Path(str(reference)).name}" if progress else None)
+    with load_runner(artifact, threads=threads) as runner:
+        accuracy = run_and_compare(runner, dataset, reference=ref_logits, remap=remap, batch_size=batch_size,
+                                   progress=f"validate {Path(path).name}" if progress else None)
+        info = dict(runner.info)
+    if accuracy.top1 is None:
+        notes.append("the set has no labels: only agreement with the reference is measured" if ref_logits is not None
                      else "the set has no labels and no --reference was given: nothing to score but the logits")
-    accuracy = compare(logits, all_labels, ref_logits)
     describe = dataset.describe() if hasattr(dataset, "describe") else {"name": str(getattr(dataset, "name", val))}
-    return Validation(artifact=str(path), dataset=describe, accuracy=accuracy, runner=dict(runner.info),
+    return Validation(artifact=str(path), dataset=describe, accuracy=accuracy, runner=info,
                       reference=str(reference) if reference is not None else None, notes=notes)
 
 

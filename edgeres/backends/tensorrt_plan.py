@@ -1,4 +1,4 @@
-"""The parts of the TensorRT backend that need no TensorRT: plain, fully tested Python.
+"""The TensorRT engine planner: every decision about an engine, made without TensorRT.
 
 Everything that decides *what* the builder does lives here, as data (an ``EnginePlan``):
 which ONNX to parse, strongly vs weakly typed, which network and builder flags, the
@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgeres.backends.base import BatchProfile
+from edgeres.artifact import BatchProfile
 from edgeres.errors import EdgeresError
 
 MIN_TENSORRT = (8, 5)
