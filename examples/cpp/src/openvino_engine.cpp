@@ -71,17 +71,13 @@ private:
         auto& input = ppp.input();
         input.tensor().set_element_type(ov::element::u8).set_layout("NHWC").set_color_format(
             frame_order == "BGR" ? ColorFormat::BGR : ColorFormat::RGB);
-        // (x / 255 - mean) / std  ==  (x - 255 mean) / (255 std)
-        std::vector<float> mean, scale;
-        for (int c = 0; c < 3; ++c) {
-            mean.push_back(255.0f * p.mean[c]);
-            scale.push_back(255.0f * p.std[c]);
-        }
+        // the host's arithmetic in the host's order: x / 255, colour order, - mean, / std
         input.preprocess()
             .convert_element_type(ov::element::f32)
+            .scale(255.0f)
             .convert_color(p.channel_order == "BGR" ? ColorFormat::BGR : ColorFormat::RGB)
-            .mean(mean)
-            .scale(scale);
+            .mean(std::vector<float>(p.mean, p.mean + 3))
+            .scale(std::vector<float>(p.std, p.std + 3));
         input.model().set_layout(ov::Layout(p.layout));
         return ppp.build();
     }
