@@ -30,12 +30,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edgeres.bundle import load_bundle  # noqa: E402
-from edgeres.bundle.frames import load_frame_runner  # noqa: E402
-from edgeres.bundle.runtime import softmax  # noqa: E402
-from edgeres.hostinfo import cpu_name  # noqa: E402
-from edgeres.table import format_table  # noqa: E402
-from edgeres.validate.latency import summarize_times  # noqa: E402
+from edgeres.bundle import load_bundle
+from edgeres.bundle.frames import load_frame_runner
+from edgeres.bundle.runtime import softmax
+from edgeres.hostinfo import cpu_name
+from edgeres.table import format_table
+from edgeres.validate.latency import summarize_times
 
 
 def real_images(n_digits: int) -> list[Path]:
