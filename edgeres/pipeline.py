@@ -381,6 +381,7 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
               bench_seconds: float, fidelity_only: bool) -> dict[str, Any]:
     def run() -> dict[str, Any]:
         from edgeres.validate import collect_logits, compare, measure_latency
+        from edgeres.validate.frames import first_batch, measure_frames
 
         artifact = Artifact.load(artifact_path)
         runner = get_backend(target.backend).load(artifact)
@@ -390,17 +391,19 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
         latency = measure_latency(runner, (3, source.input_size, source.input_size), batch_sizes=batches,
                                   seconds=bench_seconds)
         b1, bmax = latency[0], latency[-1]
+        frames = measure_frames(artifact, runner, source.preprocess, first_batch(val, 32), seconds=bench_seconds)
         info = dict(getattr(runner, "info", None) or {})
         return {
             "target": target.name, "backend": target.backend, "precision": precision,
             "execution_precision": info.get("execution_precision") or artifact.metadata.get("execution_precision"),
             "top1": acc.top1, "top5": acc.top5, "top1_drop": acc.top1_drop, "agreement": acc.agreement,
             "cosine": acc.cosine, "p50_ms": b1.p50_ms, "p99_ms": b1.p99_ms, "batch": 1,
+            "e2e_host_p50_ms": frames.get("e2e_host_p50_ms"), "e2e_fused_p50_ms": frames.get("e2e_fused_p50_ms"),
             "throughput": bmax.throughput, "size_bytes": sum(f.stat().st_size for f in [artifact.path, *artifact.files]),
             "fidelity_only": fidelity_only,
             "device": info.get("device"), "timed": b1.timed, "threads": b1.threads,
             "extra": {"throughput_batch": bmax.batch_size, "latency": [r.to_dict() for r in latency],
-                      "artifact": str(artifact.path), "n_images": acc.n},
+                      "artifact": str(artifact.path), "n_images": acc.n, "frames": frames},
         }
 
     key = {"artifact": sha256_file(artifact_path), "target": _target_key(target), "val": val.fingerprint(),

@@ -22,7 +22,9 @@ from edgeres.export.frame_input import FRAME_INPUT, add_frame_input, check_order
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from edgeres.backends.base import Artifact
     from edgeres.bundle.runtime import Bundle
+    from edgeres.data.preprocess import PreprocessSpec
 
 
 @dataclass
@@ -43,26 +45,30 @@ class FrameRunner:
 def load_frame_runner(bundle: Bundle, order: str = "RGB", *, batch: int = 1, threads: int | None = None) -> FrameRunner:
     """The bundle's artifact with a uint8 frame input in ``order``, compiled with the options the
     bundle's own runner uses."""
+    return frame_runner(bundle.artifact(), bundle.preprocess, order, batch=batch, threads=threads)
+
+
+def frame_runner(artifact: Artifact, spec: PreprocessSpec, order: str = "RGB", *, batch: int = 1,
+                 threads: int | None = None) -> FrameRunner:
+    """An OpenVINO IR or an ONNX model (ONNX Runtime) with a uint8 frame input in ``order``."""
     check_order(order)
-    loaders = {"openvino": _openvino, "onnxruntime": _onnxruntime}
-    if bundle.backend not in loaders:
-        raise EdgeresError(f"frame input for {bundle.backend} bundles is built into a device kit's engine, not "
-                           "added at load time; this runtime adds it for OpenVINO and ONNX Runtime bundles")
-    spec = bundle.preprocess
+    loaders = {"openvino": _openvino, "onnxruntime": _onnxruntime, "onnx": _onnxruntime}
+    backend = str(artifact.metadata.get("backend"))
+    if backend not in loaders:
+        raise EdgeresError(f"frame input for {backend} is built into the engine from edgeres's frame ONNX (see the "
+                           "device kit's README); at load time it is added for OpenVINO and ONNX Runtime only")
     shape = (batch, spec.crop, spec.crop, 3)
-    run, info = loaders[bundle.backend](bundle, order, shape, threads)
+    run, info = loaders[backend](artifact, spec, order, shape, threads)
     return FrameRunner(run, shape, {**info, "input": f"uint8 {order} frames {list(shape)}",
                                     "preprocessing": "cast, colour order, mean/std, layout inside the engine"})
 
 
-def _openvino(bundle: Bundle, order: str, shape: tuple[int, int, int, int],
+def _openvino(artifact: Artifact, spec: PreprocessSpec, order: str, shape: tuple[int, int, int, int],
               threads: int | None) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
     import openvino as ov
 
     from edgeres.backends.openvino import config_for
 
-    artifact = bundle.artifact()
-    spec = bundle.preprocess
     model = ov.Core().read_model(str(artifact.path))
     n, size = shape[0], spec.crop
     model.reshape([n, 3, size, size] if spec.layout == "NCHW" else [n, size, size, 3])
@@ -78,20 +84,19 @@ def _openvino(bundle: Bundle, order: str, shape: tuple[int, int, int, int],
     return run, {"backend": "openvino", "how": "PrePostProcessor", "config": config}
 
 
-def _onnxruntime(bundle: Bundle, order: str, shape: tuple[int, int, int, int],
+def _onnxruntime(artifact: Artifact, spec: PreprocessSpec, order: str, shape: tuple[int, int, int, int],
                  threads: int | None) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
     import onnx
     import onnxruntime as ort
 
     from edgeres.backends.onnxruntime import OPTIONS, PROVIDER, _session_options, check_options
 
-    artifact = bundle.artifact()
     meta = artifact.metadata
     options = {k: v for k, v in (meta.get("options") or {}).items() if k in OPTIONS and k != "save_optimized"}
     if threads:
         options["threads"] = threads
     options = check_options(options)
-    model = add_frame_input(onnx.load(str(artifact.path)), bundle.preprocess, order)
+    model = add_frame_input(onnx.load(str(artifact.path)), spec, order)
     disabled = (meta.get("onnxruntime") or {}).get("disabled_optimizers", [])
     session = ort.InferenceSession(model.SerializeToString(), _session_options(ort, options), providers=[PROVIDER],
                                    disabled_optimizers=list(disabled))
