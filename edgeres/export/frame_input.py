@@ -12,6 +12,7 @@ the engine takes over the arithmetic of ``PreprocessSpec.normalize``, in the sam
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -91,3 +92,41 @@ def openvino_frame_model(model: Any, spec: PreprocessSpec, order: str = "RGB") -
     (ppp.input().preprocess().convert_element_type(Type.f32).scale(255.0)
      .convert_color(colour[spec.channel_order]).mean(list(spec.mean)).scale(list(spec.std)))
     return ppp.build()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m edgeres.export.frame_input IN.onnx OUT.onnx --preprocess preprocess.json --order BGR``:
+    the frame-input ONNX for TensorRT (build it with the kit README's trtexec line, input ``frame``)."""
+    import argparse
+    import sys
+
+    import onnx
+
+    from edgeres.fileio import atomic_path, load_json
+
+    p = argparse.ArgumentParser(prog="python -m edgeres.export.frame_input", description=main.__doc__)
+    p.add_argument("onnx", help="the model's ONNX (float32 NCHW input), e.g. a kit's onnx/model_int8_qdq.onnx")
+    p.add_argument("out", help="where to write the frame-input ONNX (must not exist)")
+    p.add_argument("--preprocess", required=True, help="the preprocessing JSON (a kit's preprocess.json)")
+    p.add_argument("--order", default="RGB", choices=FRAME_ORDERS, help="the camera's channel order")
+    args = p.parse_args(argv)
+    try:
+        out = Path(args.out)
+        if out.exists():
+            raise EdgeresError(f"{out} exists; choose a new file name")
+        spec = PreprocessSpec.from_dict(load_json(args.preprocess, f"preprocessing {args.preprocess}:"))
+        try:
+            model = onnx.load(args.onnx)
+        except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
+            raise EdgeresError(f"cannot read ONNX {args.onnx}: {exc}") from None
+        with atomic_path(out) as tmp:
+            onnx.save(add_frame_input(model, spec, args.order), str(tmp))
+    except EdgeresError as exc:
+        print(f"edgeres frame_input: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.out}: input 'frame' uint8 [batch, {spec.crop}, {spec.crop}, 3] {args.order}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

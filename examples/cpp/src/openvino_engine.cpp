@@ -99,21 +99,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Engine> make_tensorrt_engine(const Bundle& bundle, const InputMode& mode);
-
-std::unique_ptr<Engine> open_engine(const Bundle& bundle, const InputMode& mode, int threads) {
-    const std::string backend = bundle.backend();
-    if (backend == "openvino") return std::make_unique<OpenVINOEngine>(bundle, mode, threads);
-#ifdef EDGERES_WITH_TENSORRT
-    if (backend == "tensorrt") return make_tensorrt_engine(bundle, mode);
-#endif
-    throw Error("bundle " + bundle.root.string() + " runs on " + backend + "; this program was built for openvino" +
-#ifdef EDGERES_WITH_TENSORRT
-                " and tensorrt"
-#else
-                " only (TensorRT support needs its headers: cmake -DEDGERES_WITH_TENSORRT=ON)"
-#endif
-    );
+std::unique_ptr<Engine> make_openvino_engine(const Bundle& bundle, const InputMode& mode, int threads) {
+    return std::make_unique<OpenVINOEngine>(bundle, mode, threads);
 }
 
 }  // namespace edgeres
