@@ -165,7 +165,7 @@ def test_cpp_frame_input_agrees_with_host_path(edgeres_run, bundle_dir):
             assert all(abs(p["probability"] - hp[p["index"]]) < 1e-4 for p in f["top"]), (order, h["image"])
 
 
-def test_cpp_bench_prints_engine_and_end_to_end_percentiles(edgeres_run, bundle_dir):
+def test_cpp_bench_prints_engine_and_both_end_to_end_percentiles(edgeres_run, bundle_dir):
     done = run_cpp(edgeres_run, str(bundle_dir), real_images()[0], "--bench", "5")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -173,4 +173,6 @@ def test_cpp_bench_prints_engine_and_end_to_end_percentiles(edgeres_run, bundle_
     assert header.split()[1:] == ["runs", "mean", "ms", "p50", "p90", "p99", "min", "max"]
     assert any(line.startswith("engine only") and line.split()[6] == "5" for line in lines)
     assert any(line.startswith("end to end, host") for line in lines)
+    assert any(line.startswith("end to end, fused") for line in lines)
     assert any(line.startswith("engine: openvino") for line in lines)
+    assert any(line.startswith("fused: openvino") and "uint8 RGB frames" in line for line in lines)

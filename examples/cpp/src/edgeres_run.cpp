@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <numeric>
 #include <string>
@@ -35,7 +36,7 @@ const char* USAGE =
     "               inside the engine (resize and crop stay on the host)\n"
     "  --threads N  inference threads (default: what the bundle was built with, else all cores)\n"
     "  --bench N    after classifying, time N runs on the first image: engine only, and end to end\n"
-    "               (uint8 frame in, top-k out)\n"
+    "               (uint8 frame in, top-k out) with preprocessing on the host and fused into the engine\n"
     "  --json       print the predictions as JSON (as python -m edgeres.run --json)\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -137,38 +138,57 @@ double percentile(std::vector<double> t, double q) {  // numpy's default (linear
     return t[lo] + (t[hi] - t[lo]) * (pos - lo);
 }
 
-template <class F>
-std::vector<double> time_runs(int n, F&& run) {
-    for (int i = 0; i < 10; ++i) run();  // warm-up, as edgeres bench
+struct Timed {
+    std::string what;
+    std::function<void()> run;
     std::vector<double> ms;
-    for (int i = 0; i < n; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        run();
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+};
+
+// Interleaved rounds, the order rotating every round, so a noisy neighbour hits every case alike.
+void time_interleaved(std::vector<Timed>& cases, int n) {
+    for (auto& c : cases)
+        for (int i = 0; i < 10; ++i) c.run();  // warm-up, as edgeres bench
+    const int rounds = std::min(n, 10);
+    for (int r = 0; r < rounds; ++r) {
+        const int per_round = n / rounds + (r < n % rounds ? 1 : 0);
+        for (size_t k = 0; k < cases.size(); ++k) {
+            Timed& c = cases[(k + r) % cases.size()];
+            for (int i = 0; i < per_round; ++i) {
+                const auto t0 = std::chrono::steady_clock::now();
+                c.run();
+                c.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+            }
+        }
     }
-    return ms;
 }
 
-void bench(edgeres::Engine& engine, const edgeres::Bundle& bundle, const edgeres::Frame& crop, const Args& a) {
+// Engine only, end to end with host preprocessing, end to end with it fused into the engine.
+void bench(const edgeres::Bundle& bundle, const edgeres::Frame& crop, int threads, const Args& a) {
+    auto host = edgeres::open_engine(bundle, edgeres::InputMode{}, threads);
+    auto fused = edgeres::open_engine(bundle, edgeres::InputMode{true, "RGB"}, threads);
     std::vector<float> buffer(static_cast<size_t>(crop.width) * crop.height * 3);
     edgeres::normalize(crop, bundle.preprocess, buffer.data());
-    struct Row { std::string what; std::vector<double> ms; };
-    std::vector<Row> rows;
-    if (!a.mode.frame) rows.push_back({"engine only (float32 in, logits out)", time_runs(a.bench, [&] { engine.infer(buffer.data()); })});
-    rows.push_back({a.mode.frame ? "end to end, fused (uint8 frame in, top-k out)" : "end to end, host (uint8 frame in, top-k out)",
-                    time_runs(a.bench, [&] {
-                        edgeres::Frame frame = crop;
-                        top_indices(softmax(classify(engine, bundle, frame, buffer, a.mode)), a.topk);
-                    })});
+    std::vector<float> scratch(buffer.size());
+    std::vector<Timed> cases = {
+        {"engine only (float32 in, logits out)", [&] { host->infer(buffer.data()); }, {}},
+        {"end to end, host (uint8 frame in, top-k out)", [&] {
+             edgeres::normalize(crop, bundle.preprocess, scratch.data());
+             top_indices(softmax(host->infer(scratch.data())), a.topk);
+         }, {}},
+        {"end to end, fused (uint8 frame in, top-k out)", [&] {
+             top_indices(softmax(fused->infer_frame(crop.pixels.data())), a.topk);
+         }, {}},
+    };
+    time_interleaved(cases, a.bench);
     std::printf("\n%-46s %5s %8s %8s %8s %8s %8s %8s\n", "timed", "runs", "mean ms", "p50", "p90", "p99", "min", "max");
-    for (const auto& r : rows) {
+    for (const auto& r : cases) {
         const double mean = std::accumulate(r.ms.begin(), r.ms.end(), 0.0) / r.ms.size();
         std::printf("%-46s %5zu %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", r.what.c_str(), r.ms.size(), mean,
                     percentile(r.ms, 50), percentile(r.ms, 90), percentile(r.ms, 99),
                     *std::min_element(r.ms.begin(), r.ms.end()), *std::max_element(r.ms.begin(), r.ms.end()));
     }
-    std::printf("batch 1, after 10 warm-up runs, host wall clock; resize and crop (done once on the host) not timed\n"
-                "engine: %s\n", engine.describe().c_str());
+    std::printf("batch 1, after 10 warm-up runs, interleaved in rounds, host wall clock; decode, resize and crop "
+                "(host, once) not timed\nengine: %s\nfused: %s\n", host->describe().c_str(), fused->describe().c_str());
 }
 
 }  // namespace
@@ -199,7 +219,11 @@ int main(int argc, char** argv) {
             std::printf("%s\n", nlohmann::json({{"bundle", a.bundle}, {"target", bundle.target()}, {"backend", bundle.backend()},
                                                  {"precision", bundle.precision()}, {"engine", engine->describe()},
                                                  {"results", results}}).dump(2).c_str());
-        if (a.bench && !a.json) bench(*engine, bundle, first, a);
+        if (a.bench && !a.json) {
+            if (a.mode.frame && a.mode.frame_order == "BGR") edgeres::swap_red_blue(first);
+            engine.reset();  // bench opens its own two engines
+            bench(bundle, first, threads, a);
+        }
     } catch (const edgeres::Error& e) {
         std::fflush(stdout);
         std::cerr << "edgeres_run: error: " << e.what() << "\n";
