@@ -105,6 +105,26 @@ def test_cpp_topk_matches_python_runtime_on_real_images(edgeres_run, bundle_dir,
     assert done.returncode == 0 and done.stdout == text
 
 
+def test_cpp_applies_exif_orientation_as_python_does(edgeres_run, bundle_dir, tmp_path, capsys):
+    from PIL import Image
+
+    photo = Image.open(skimage_data_dir() / "chelsea.png").convert("RGB").crop((0, 0, 451, 300))
+    images = []
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        for ext in ("jpg", "png"):
+            images.append(str(tmp_path / f"o{orientation}.{ext}"))
+            photo.save(images[-1], exif=exif.tobytes())
+    assert python_run([str(bundle_dir), *images, "--topk", "10", "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)["results"]
+    got = cpp_json(edgeres_run, bundle_dir, images, "--topk", "10")["results"]
+    for mine, theirs in zip(got, expected):
+        assert [p["index"] for p in mine["top"]] == [p["index"] for p in theirs["top"]], mine["image"]
+        assert [p["probability"] for p in mine["top"]] == pytest.approx([p["probability"] for p in theirs["top"]],
+                                                                       abs=1e-5), mine["image"]
+
+
 def test_cpp_refuses_a_tampered_bundle(edgeres_run, bundle_dir, tmp_path):
     image = real_images()[0]
     weights = tmp_path / "weights" / bundle_dir.name

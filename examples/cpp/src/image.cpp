@@ -26,6 +26,55 @@ FilePtr open_file(const fs::path& path) {
     return {f, std::fclose};
 }
 
+// --- EXIF orientation (Pillow's ImageOps.exif_transpose) ---------------------------------
+// The orientation tag (0x0112) of IFD0 in a TIFF-structured EXIF block; 1 when absent or unreadable.
+int exif_orientation(const uint8_t* data, size_t size) {
+    if (size >= 6 && std::memcmp(data, "Exif\0\0", 6) == 0) {
+        data += 6;
+        size -= 6;
+    }
+    if (size < 8) return 1;
+    const bool little = data[0] == 'I';
+    auto u16 = [&](size_t at) { return at + 2 > size ? 0 : little ? data[at] | data[at + 1] << 8 : data[at] << 8 | data[at + 1]; };
+    auto u32 = [&](size_t at) {
+        return at + 4 > size ? 0u : static_cast<uint32_t>(little ? u16(at) | u16(at + 2) << 16 : u16(at) << 16 | u16(at + 2));
+    };
+    const size_t ifd = u32(4);
+    const int entries = u16(ifd);
+    for (int i = 0; i < entries; ++i) {
+        const size_t at = ifd + 2 + 12 * static_cast<size_t>(i);
+        if (u16(at) == 0x0112) {
+            const int v = u16(at + 8);
+            return v >= 1 && v <= 8 ? v : 1;
+        }
+    }
+    return 1;
+}
+
+Frame apply_orientation(const Frame& in, int orientation) {
+    if (orientation == 1) return in;
+    const int w = in.width, h = in.height;
+    const bool swap = orientation >= 5;
+    Frame out{swap ? h : w, swap ? w : h, std::vector<uint8_t>(in.pixels.size())};
+    for (int y = 0; y < out.height; ++y) {
+        for (int x = 0; x < out.width; ++x) {
+            int sx = x, sy = y;  // the source pixel of (x, y)
+            switch (orientation) {
+                case 2: sx = w - 1 - x; break;                      // mirror
+                case 3: sx = w - 1 - x; sy = h - 1 - y; break;      // rotate 180
+                case 4: sy = h - 1 - y; break;                      // flip
+                case 5: sx = y; sy = x; break;                      // transpose
+                case 6: sx = y; sy = h - 1 - x; break;              // rotate 90 clockwise
+                case 7: sx = w - 1 - y; sy = h - 1 - x; break;      // transverse
+                default: sx = w - 1 - y; sy = x; break;             // 8: rotate 90 counter-clockwise
+            }
+            std::memcpy(&out.pixels[(static_cast<size_t>(y) * out.width + x) * 3],
+                        &in.pixels[(static_cast<size_t>(sy) * w + sx) * 3], 3);
+        }
+    }
+    return out;
+}
+
 // --- JPEG ---------------------------------------------------------------------------------
 struct JpegError {
     jpeg_error_mgr mgr;
@@ -52,7 +101,12 @@ Frame decode_jpeg(const fs::path& path) {
     }
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, file.get());
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);  // APP1: EXIF
     jpeg_read_header(&cinfo, TRUE);
+    int orientation = 1;
+    for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next)
+        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && std::memcmp(m->data, "Exif", 4) == 0)
+            orientation = exif_orientation(m->data, m->data_length);
     if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
         jpeg_destroy_decompress(&cinfo);
         throw Error("cannot read image " + path.string() + ": CMYK JPEGs are not supported here; convert it to RGB");
@@ -68,7 +122,7 @@ Frame decode_jpeg(const fs::path& path) {
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
-    return frame;
+    return apply_orientation(frame, orientation);
 }
 
 // --- PNG ----------------------------------------------------------------------------------
@@ -110,6 +164,10 @@ Frame decode_png(const fs::path& path) {
     std::vector<png_bytep> rows(frame.height);
     for (int y = 0; y < frame.height; ++y) rows[y] = raw.data() + rowbytes * y;
     png_read_image(png, rows.data());
+    int orientation = 1;
+    png_uint_32 exif_size = 0;
+    png_bytep exif = nullptr;
+    if (png_get_eXIf_1(png, info, &exif_size, &exif) && exif) orientation = exif_orientation(exif, exif_size);
     png_destroy_read_struct(&png, &info, nullptr);
 
     frame.pixels.resize(static_cast<size_t>(frame.width) * frame.height * 3);
@@ -131,7 +189,7 @@ Frame decode_png(const fs::path& path) {
                 for (int c = 0; c < 3; ++c) out[c] = blend_on_black(in[c], in[3]);
         }
     }
-    return frame;
+    return apply_orientation(frame, orientation);
 }
 
 // --- Pillow's resampling (libImaging/Resample.c), 8 bits per channel ------------------------
