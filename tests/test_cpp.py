@@ -13,7 +13,8 @@ import pytest
 
 from edgeres.bundle import load_bundle, make_bundle
 from edgeres.data import demo_digits_dir
-from edgeres.data.demo import ensure_demo_model, skimage_data_dir
+from edgeres.data.demo import skimage_data_dir
+from edgeres.data.demo_model import ensure_demo_model
 from edgeres.pipeline import BuildRequest, build
 from edgeres.run import main as python_run
 
