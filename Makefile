@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q -c constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test typecheck lint clean
+.PHONY: setup demo test typecheck lint clean cpp-deps
 
 setup: $(STAMP)
 
@@ -21,8 +21,16 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(PY) scripts/demo.py
 
-test: setup
+test: setup cpp-deps
 	$(PY) -m pytest -q
+
+# The C++ example's JSON library, from the distribution's packages (tests/test_cpp.py skips, saying so,
+# without it). Needs root and apt-get; elsewhere it only says what is missing.
+cpp-deps:
+	@test -f /usr/include/nlohmann/json.hpp || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nlohmann-json3-dev >/dev/null; } || \
+	  echo "nlohmann-json3-dev is not installed: the C++ example's test will skip"
 
 # tensorrt-stubs has no py.typed marker (mypy would silently treat TensorRT as Any) and a few invalid
 # signatures: prepare_trt_stubs.py writes a repaired copy and a mypy config that uses it.

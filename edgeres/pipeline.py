@@ -222,6 +222,7 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
               bench_seconds: float, fidelity_only: bool) -> dict[str, Any]:
     def run() -> dict[str, Any]:
         from edgeres.measure import measure
+        from edgeres.validate.frames import first_batch, measure_frames
 
         artifact = Artifact.load(artifact_path)
         with get_backend(target.backend).load(artifact) as runner:
@@ -230,7 +231,9 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
                                batch_sizes=sorted({1, profile.max}), seconds=bench_seconds,
                                labels=reference["labels"], reference=reference["logits"],  # the model's numbering
                                fidelity_only=fidelity_only, progress=f"validate {precision}")
-        return measured.row(artifact=str(artifact.path))
+            frames = measure_frames(artifact, runner, source.preprocess, first_batch(val, 32), seconds=bench_seconds)
+        return {**measured.row(artifact=str(artifact.path), frames=frames),
+                "e2e_host_p50_ms": frames.get("e2e_host_p50_ms"), "e2e_fused_p50_ms": frames.get("e2e_fused_p50_ms")}
 
     key = {"artifact": sha256_file(artifact_path), "target": _target_key(target), "val": val.fingerprint(),
            "seconds": bench_seconds, "profile": str(profile), "model": source.key(), "fidelity_only": fidelity_only}

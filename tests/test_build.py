@@ -50,6 +50,15 @@ def test_cpu_build_measures_every_precision_against_fp32(cpu_build):
     assert any("random weights" in n for n in report["notes"])
 
 
+def test_every_row_reports_frame_to_topk_latency_and_fused_agreement(cpu_build):
+    for row in cpu_build.rows:
+        frames = row["extra"]["frames"]
+        assert row["e2e_host_p50_ms"] > 0 and row["e2e_fused_p50_ms"] > 0 and frames["engine_p50_ms"] > 0
+        assert frames["agreement"]["frames"] == 32 and frames["agreement"]["top1_agreement"] >= 0.95
+    text = (cpu_build.out_dir / "report.md").read_text()
+    assert "e2e p50" in text and "a camera frame (uint8" in text
+
+
 def test_build_writes_a_verified_bundle_of_the_recommended_precision(cpu_build):
     assert cpu_build.recommended in ("fp32", "int8")
     manifest = read_json(cpu_build.bundle / "manifest.json")

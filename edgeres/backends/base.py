@@ -9,7 +9,7 @@ pipeline asks these questions; it never names a backend. Backends never import e
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -206,3 +206,11 @@ class Backend:
     def load(self, artifact: Artifact, **options: Any) -> Runner:
         """A runner for ``artifact``; ``options`` (e.g. ``threads=2``) override its recorded ones."""
         raise NotImplementedError
+
+    def load_frames(self, artifact: Artifact, spec: Any, order: str, shape: tuple[int, int, int, int],
+                    threads: int | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
+        """``artifact`` taking uint8 HWC frames in ``order`` (cast, colour order, mean/std of the
+        ``PreprocessSpec`` and layout inside the engine): a function frames -> logits, and what
+        it did. Backends that add the frame input at load time override this."""
+        raise EdgeresError(f"frame input for {self.name} is built into the engine from edgeres's frame ONNX "
+                           "(see the device kit's README), not added when an artifact is loaded")

@@ -248,6 +248,30 @@ class ONNXRuntimeBackend(Backend):
         existing.metadata["reused"] = True
         return existing
 
+    def load_frames(self, artifact: Artifact, spec: Any, order: str, shape: tuple[int, int, int, int],
+                    threads: int | None = None) -> tuple[Any, dict[str, Any]]:
+        """The ONNX with edgeres's frame input in front (``edgeres.export.frame_input``), in one session."""
+        import onnx
+        import onnxruntime as ort
+
+        from edgeres.export.frame_input import FRAME_INPUT, add_frame_input
+
+        meta = artifact.metadata
+        options = {k: v for k, v in (meta.get("options") or {}).items() if k in OPTIONS and k != "save_optimized"}
+        if threads:
+            options["threads"] = threads
+        options = check_options(options)
+        model = add_frame_input(onnx.load(str(artifact.path)), spec, order)
+        disabled = (meta.get("onnxruntime") or {}).get("disabled_optimizers", [])
+        session = ort.InferenceSession(model.SerializeToString(), _session_options(ort, options),
+                                       providers=[PROVIDER], disabled_optimizers=list(disabled))
+        output = session.get_outputs()[0].name
+
+        def run(frames: np.ndarray) -> np.ndarray:
+            return session.run([output], {FRAME_INPUT: frames})[0]  # type: ignore[no-any-return]
+
+        return run, {"backend": self.name, "how": "ONNX ops at the graph input", "options": options}
+
     def load(self, artifact: Artifact, **options: Any) -> ORTRunner:
         """A runner for an ONNX artifact (from export, quantize or this backend's build).
 

@@ -84,6 +84,28 @@ class OpenVINOBackend(Backend):
         see ``openvino_build.build_ir``."""
         return build_ir(graph, spec)
 
+    def load_frames(self, artifact: Artifact, spec: Any, order: str, shape: tuple[int, int, int, int],
+                    threads: int | None = None) -> tuple[Any, dict[str, Any]]:
+        """The IR with a PrePostProcessor in front: OpenVINO compiles the frame input into the model."""
+        import openvino as ov
+
+        from edgeres.export.frame_input import openvino_frame_model
+
+        core = ov.Core()
+        model = core.read_model(str(artifact.path))
+        n, size = shape[0], spec.crop
+        model.reshape([n, 3, size, size] if spec.layout == "NCHW" else [n, size, size, 3])
+        config = config_for(artifact.metadata, threads=threads)
+        compiled = core.compile_model(openvino_frame_model(model, spec, order),
+                                      str(artifact.metadata.get("device", "CPU")), config)
+        request = compiled.create_infer_request()
+
+        def run(frames: Any) -> Any:
+            request.infer({0: frames}, share_inputs=True)
+            return request.get_output_tensor(0).data.copy()
+
+        return run, {"backend": self.name, "how": "PrePostProcessor", "config": config}
+
     def load(self, artifact: Artifact | str | os.PathLike[str], **options: Any) -> OpenVINORunner:
         if not isinstance(artifact, Artifact):
             artifact = Artifact.load(artifact)

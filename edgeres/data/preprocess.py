@@ -80,6 +80,11 @@ class PreprocessSpec:
 
     def __call__(self, image: Any) -> np.ndarray:
         """A PIL image (any mode) -> one preprocessed array (CHW or HWC, float32)."""
+        return self.normalize(self.crop_frame(image))
+
+    def crop_frame(self, image: Any) -> np.ndarray:
+        """The geometric half, which stays on the host: a PIL image (any mode) -> the resized,
+        center-cropped RGB frame, uint8 HWC (what a camera pipeline hands the engine)."""
         from PIL import Image, ImageOps
 
         image = ImageOps.exif_transpose(image)
@@ -92,12 +97,17 @@ class PreprocessSpec:
         image = image.resize((new_w, new_h), resample)
         left, top = round((new_w - self.crop) / 2.0), round((new_h - self.crop) / 2.0)
         image = image.crop((left, top, left + self.crop, top + self.crop))
-        arr = np.asarray(image, dtype=np.float32) / 255.0
+        return np.asarray(image, dtype=np.uint8)
+
+    def normalize(self, frame: np.ndarray) -> np.ndarray:
+        """The arithmetic half, which an engine can take over: uint8 HWC RGB -> /255, channel
+        order, (x - mean) / std, layout; float32."""
+        arr = np.asarray(frame, dtype=np.float32) / 255.0
         if self.channel_order == "BGR":
             arr = arr[..., ::-1]
         arr = (arr - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         if self.layout == "NCHW":
-            arr = arr.transpose(2, 0, 1)
+            arr = arr.transpose(*range(arr.ndim - 3), -1, -3, -2)
         return np.ascontiguousarray(arr, dtype=np.float32)
 
 

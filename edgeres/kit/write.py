@@ -137,6 +137,7 @@ def _readme(manifest: dict[str, Any], plans: dict[str, dict[str, EnginePlan]], s
         lines += [("Older TensorRT (8.2, JetPack 4.6 on Jetson Nano): `edgeres kit build` needs TensorRT 8.5 or "
                    "newer, so build there with the weakly typed trtexec lines above, writing `--workspace=N` (MiB) "
                    "instead of `--memPoolSize=workspace:N` (added in 8.4)."), ""]
+    lines += _frames_and_cpp_lines(manifest)
     lines += ["## Files", "", "| file | sha256 |", "| --- | --- |"]
     lines += [f"| `{f}` | `{h[:16]}...` |" for f, h in manifest["files"].items()]
     return "\n".join(lines) + "\n"
@@ -213,6 +214,22 @@ def _manifest(target: Any, precisions: list[str], opts: dict[str, Any], spec: di
         "model": dict(model or {}),
         "files": files,
     }
+
+
+def _frames_and_cpp_lines(manifest: dict[str, Any]) -> list[str]:
+    """README: engines that take camera frames, and running the engines from C++ (examples/cpp)."""
+    onnx = manifest["onnx"].get("int8") or manifest["onnx"]["fp32"]
+    frame_onnx = onnx.replace(".onnx", ".frame.onnx")
+    size = "x".join(str(d) for d in manifest["input"]["shape"][2:])
+    return ["## Camera frames and C++", "",
+            "For an engine that takes uint8 HWC frames (cast, colour order, mean/std and layout inside it), write "
+            "the frame-input ONNX (input `frame`) and build it with the lines above, `--shapes=frame:1x" + size + "x3`:",
+            "", f"    python -m edgeres.export.frame_input {onnx} {frame_onnx} --preprocess preprocess.json --order BGR",
+            "", "edgeres's `examples/cpp` runs an engine of a bundle (`edgeres package engines/model_<p>.engine "
+            "--target " + manifest["target"]["name"] + " --out bundle`) with TensorRT's C++ runtime (enqueueV3 on a "
+            "CUDA stream):", "",
+            "    cmake -S examples/cpp -B build/cpp -DEDGERES_WITH_TENSORRT=ON -DEDGERES_WITH_OPENVINO=OFF",
+            "    cmake --build build/cpp -j && build/cpp/edgeres_run bundle image.jpg --bench 200", ""]
 
 
 def write_kit(out: str | os.PathLike[str], *, target: Any, fp32_onnx: str | os.PathLike[str],

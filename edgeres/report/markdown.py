@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from edgeres.report.document import PLOT_PNG, Report
-from edgeres.report.rows import FIDELITY_NOTE, SUMMARY_ALIGN, SUMMARY_HEADERS, ResultRow, summary_rows
+from edgeres.report.rows import (
+    E2E_NOTE,
+    FIDELITY_NOTE,
+    SUMMARY_ALIGN,
+    SUMMARY_HEADERS,
+    ResultRow,
+    summary_rows,
+    with_e2e,
+)
 
 
 def _markdown_table(headers: list[str], rows: list[tuple[str, ...]], align: str) -> str:
@@ -48,8 +56,8 @@ def timing_text(timing: dict[str, Any], rows: list[ResultRow]) -> list[str]:
 def render_markdown(report: Report, plot_written: bool, plot_note: str | None) -> str:
     rows = report.rows
     show_source = len({r.source for r in rows}) > 1
-    headers, align = list(SUMMARY_HEADERS), SUMMARY_ALIGN[: len(SUMMARY_HEADERS)]
-    body = summary_rows(rows)
+    headers, align, body = with_e2e(rows, list(SUMMARY_HEADERS), SUMMARY_ALIGN[: len(SUMMARY_HEADERS)],
+                                    summary_rows(rows))
     if show_source:
         headers, align = ["from", *headers], "l" + align
         body = [(r.source or "-", *b) for r, b in zip(rows, body)]
@@ -64,6 +72,8 @@ def render_markdown(report: Report, plot_written: bool, plot_note: str | None) -
     out += [_markdown_table(headers, body, align), ""]
     if any(r.fidelity_only for r in rows):
         out += [FIDELITY_NOTE, ""]
+    if "e2e p50" in headers:
+        out += [E2E_NOTE, ""]
     out += [("top-1 drop: the FP32 reference's top-1 minus this row's, in points; agreement: how often the top "
              "class equals the FP32 reference's."), ""]
     if plot_written:

@@ -155,6 +155,33 @@ SUMMARY_HEADERS = ["target", "backend", "precision", "exec", "top-1", "top-1 dro
 SUMMARY_ALIGN = "lllllrrrrrrrr"
 
 
+E2E_NOTE = ("e2e p50: a camera frame (uint8, already resized and cropped) in, top-5 out, batch 1; cast, colour, "
+            "mean/std and layout inside the engine (OpenVINO, ONNX Runtime), on the host otherwise; in brackets: "
+            "over engine-only p50 timed in the same interleaved run")
+
+
+def e2e_cell(row: ResultRow) -> str:
+    """p50 of frame in, top-5 out (edgeres.validate.frames), and its ratio to the engine-only p50 timed
+    in the same interleaved run."""
+    frames = row.extra.get("frames") or {}
+    e2e = row.extra.get("e2e_fused_p50_ms") or row.extra.get("e2e_host_p50_ms")
+    if e2e is None:
+        return "-"
+    engine = frames.get("engine_p50_ms")
+    return _ms(e2e) + (f" ({e2e / engine:.2f}x)" if engine else "")
+
+
+def with_e2e(rows: list[ResultRow], headers: list[str], align: str, body: list[tuple[str, ...]]
+             ) -> tuple[list[str], str, list[tuple[str, ...]]]:
+    """An "e2e p50" column after p99 when rows measured it."""
+    cells = [e2e_cell(r) for r in rows]
+    if all(c == "-" for c in cells):
+        return headers, align, body
+    at = headers.index("p99 ms") + 1
+    return (headers[:at] + ["e2e p50"] + headers[at:], align[:at] + "r" + align[at:],
+            [(*b[:at], c, *b[at:]) for b, c in zip(body, cells)])
+
+
 def summary_rows(rows: list[Any]) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     for r in as_rows(rows):
@@ -171,7 +198,8 @@ def summary_table(rows: list[Any], *, show_source: bool | None = None) -> str:
     explains starred (fidelity-only) accuracies. ``show_source`` adds a column naming the report
     each row came from (default: when the rows come from more than one)."""
     rows = as_rows(rows)
-    headers, align, body = list(SUMMARY_HEADERS), SUMMARY_ALIGN[: len(SUMMARY_HEADERS)], summary_rows(rows)
+    headers, align, body = with_e2e(rows, list(SUMMARY_HEADERS), SUMMARY_ALIGN[: len(SUMMARY_HEADERS)],
+                                    summary_rows(rows))
     if show_source is None:
         show_source = len({r.source for r in rows}) > 1
     if show_source:
@@ -180,6 +208,8 @@ def summary_table(rows: list[Any], *, show_source: bool | None = None) -> str:
     text = format_table(headers, body, align=align)
     if any(r.fidelity_only for r in rows):
         text += "\n" + FIDELITY_NOTE
+    if "e2e p50" in headers:
+        text += "\n" + E2E_NOTE
     return text
 
 
