@@ -36,7 +36,9 @@ cpp-deps:
 # signatures: prepare_trt_stubs.py writes a repaired copy and a mypy config that uses it.
 TRT_TYPED := edgeres/backends/tensorrt.py edgeres/backends/tensorrt_cuda.py edgeres/backends/tensorrt_runner.py \
             edgeres/backends/tensorrt_plan.py edgeres/backends/tensorrt_onnx.py \
-            edgeres/kit/build.py edgeres/kit/write.py edgeres/kit/layout.py
+            edgeres/kit/build.py edgeres/kit/write.py edgeres/kit/layout.py \
+            edgeres/backends/tensorrt_recipes.py edgeres/backends/tensorrt_device.py edgeres/backends/tensorrt_fp16.py \
+            edgeres/backends/tensorrt_lint.py edgeres/backends/tensorrt_proof.py
 
 typecheck: setup
 	$(PY) scripts/prepare_trt_stubs.py build/trt-stubs >/dev/null

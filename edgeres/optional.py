@@ -18,6 +18,7 @@ EXTRAS = {
     "sklearn": "demo",
     "skimage": "demo",
     "matplotlib": "report",
+    "onnxconverter_common": "kit",
 }
 
 

@@ -33,6 +33,7 @@ from edgeres.fileio import sha256_file
 from edgeres.quantize.calibrate import DEFAULT_METHOD
 from edgeres.stages import StageLog, Stages, exclusive
 from edgeres.targets import Target, get_target
+from edgeres.validate.recommend import recommend
 
 DEFAULT_CALIBRATION = "demo:photos"  # shipped photographs: real images for any ImageNet-shaped model
 SLICE_SIZE = 256
@@ -238,21 +239,6 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
     key = {"artifact": sha256_file(artifact_path), "target": _target_key(target), "val": val.fingerprint(),
            "seconds": bench_seconds, "profile": str(profile), "model": source.key(), "fidelity_only": fidelity_only}
     return stages.run(f"validate + bench {precision}", key, run)
-
-
-def recommend(rows: list[dict[str, Any]], budget: float, labeled: bool) -> str | None:
-    """The fastest precision (p50 at batch 1) whose accuracy loss is within ``budget`` points.
-
-    With labels the loss is the top-1 drop; without, the loss of top-1 agreement with FP32.
-    Never assumes INT8 wins: every precision was measured on this target.
-    """
-    def loss(row: dict[str, Any]) -> float:
-        if labeled and row.get("top1_drop") is not None:
-            return 100.0 * row["top1_drop"]
-        return 100.0 * (1.0 - (row.get("agreement") or 0.0))
-
-    ok = [r for r in rows if r.get("p50_ms") is not None and loss(r) <= budget + 1e-9]
-    return min(ok, key=lambda r: r["p50_ms"])["precision"] if ok else None
 
 
 def _kit(stages: Stages, out: Path, target: Target, precisions: list[str], fp32_onnx: Path, qdq_onnx: Path | None,

@@ -106,6 +106,10 @@ def test_jetson_build_without_tensorrt_writes_a_device_kit(tmp_path, capsys):
     kit_json = read_json(kit / "kit.json")
     assert kit_json["precisions"] == ["fp32", "fp16", "int8"]  # jetson-orin's defaults, fp32 the reference
     assert Path(str(kit) + ".tar.gz").is_file()
+    # every ONNX the kit ships ran here within tolerance, and the quantizer's Q/DQ passes TensorRT's rules
+    proof = kit_json["proof"]
+    assert sorted(proof["onnx"]) == sorted(kit_json["onnx"].values())
+    assert all(c["ok"] for c in proof["onnx"].values()) and all(e["ok"] for e in proof["lint"].values())
 
 
 def test_second_build_into_the_same_folder_is_refused(tmp_path):

@@ -7,6 +7,7 @@ import io
 import json
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper
 from trt_fakes import FakeCuda, make_tensorrt
 
+from edgeres.backends import tensorrt as trt_backend
 from edgeres.backends import tensorrt_cuda as trt_cuda
 from edgeres.backends.tensorrt_onnx import to_fp16
 from edgeres.cli import main
@@ -60,9 +62,20 @@ def make_tiny_onnx(path: Path, qdq: bool = False, size: int = 16) -> Path:
 def _slice(n=40, size=16, labels=True):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((n, 3, size, size)).astype(np.float32)
-    ref = x.reshape(n, -1)[:, :CLASSES].copy()      # what the fake engine computes
+    ref = _reference(x)                              # the FP32 model's logits: the fake engine runs it too
     y = ref.argmax(1).astype(np.int64) if labels else None
     return x, y, ref
+
+
+_TINY: dict[int, Path] = {}
+
+
+def _reference(x):
+    ort = pytest.importorskip("onnxruntime")
+    size = x.shape[-1]
+    if size not in _TINY:
+        _TINY[size] = make_tiny_onnx(Path(tempfile.mkdtemp(prefix="edgeres-tiny-")) / "tiny.onnx", size=size)
+    return ort.InferenceSession(str(_TINY[size])).run(None, {"input": x})[0]
 
 
 @pytest.fixture
@@ -88,12 +101,30 @@ def test_kit_contents_and_schema(tmp_path, models):
     assert m["profiles"] == {"batch": "1:1:8", "input": "input", "min": [1, 3, 16, 16], "opt": [1, 3, 16, 16],
                              "max": [8, 3, 16, 16]}
     assert m["onnx"] == {"fp32": "onnx/model_fp32.onnx", "int8": "onnx/model_int8_qdq.onnx",
-                         "fp16": "onnx/model_fp16.onnx"}
-    assert m["builds"]["int8"]["weak"]["onnx"] == "onnx/model_int8_qdq.onnx"
-    assert m["builds"]["int8"]["weak"]["plan"]["builder_flags"] == ["INT8", "FP16", "GPU_FALLBACK"]
-    assert m["builds"]["int8"]["strong"]["plan"]["network_flags"] == ["STRONGLY_TYPED"]
-    assert m["builds"]["fp16"]["strong"]["onnx"] == "onnx/model_fp16.onnx"
-    assert m["builds"]["fp16"]["weak"]["onnx"] == "onnx/model_fp32.onnx"
+                         "int8_fp16": "onnx/model_int8_qdq_fp16.onnx", "fp16": "onnx/model_fp16.onnx"}
+    recipes = {r["name"]: {e["variant"]: e for e in r["engines"]} for r in m["recipes"]}
+    assert list(recipes) == ["trt8.5-10.11", "trt10.12-10.x", "trt11"]
+    # GPU engines for every precision, DLA rows beside fp16/int8 (the target declares 2 DLA cores)
+    assert list(recipes["trt11"]) == ["fp32", "fp16", "fp16 @ dla0", "int8", "int8 @ dla0"]
+    weak, strong, eleven = recipes["trt8.5-10.11"], recipes["trt10.12-10.x"], recipes["trt11"]
+    assert weak["int8"]["onnx"] == "onnx/model_int8_qdq.onnx" and "--int8 --fp16" in weak["int8"]["build"]
+    assert "--useDLACore" not in weak["int8"]["build"]
+    assert "--useDLACore=0 --allowGPUFallback" in weak["int8 @ dla0"]["build"]
+    assert "--useDLACore=0" in weak["int8 @ dla0"]["bench"] and "--dumpProfile --separateProfileRun" in \
+        weak["int8 @ dla0"]["bench"]
+    assert strong["int8"]["onnx"] == eleven["int8"]["onnx"] == "onnx/model_int8_qdq_fp16.onnx"
+    assert strong["int8"]["execution_precision"] == weak["int8"]["execution_precision"] == "int8+fp16"
+    assert "--stronglyTyped" in strong["fp16"]["build"] and "--stronglyTyped" not in eleven["fp16"]["build"]
+    assert strong["fp16"]["onnx"] == "onnx/model_fp16.onnx" and weak["fp16"]["onnx"] == "onnx/model_fp32.onnx"
+    proof = m["proof"]
+    assert set(proof["onnx"]) == set(m["onnx"].values())
+    for rel, check in proof["onnx"].items():
+        assert check["ok"] and check["n"] == 32 and check["agreement"] >= check["tolerance"]["min_agreement"], rel
+        assert "onnxruntime" in check["runtime"]
+    assert proof["lint"]["onnx/model_int8_qdq.onnx"] == {"recipes": ["trt8.5-10.11"], "violations": [], "lines": [],
+                                                         "ok": True}
+    assert proof["lint"]["onnx/model_int8_qdq_fp16.onnx"]["ok"]
+    assert proof["conversions"]["fp16"]["converter"].startswith("onnxconverter-common")
     assert m["validation"]["n"] == 32 and m["validation"]["num_classes"] == CLASSES
     assert m["preprocess"] == "preprocess.json" and m["model"]["name"] == "tiny"
     on_disk = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
@@ -103,7 +134,9 @@ def test_kit_contents_and_schema(tmp_path, models):
     for part in ["edgeres kit build kit-jetson", "trtexec --onnx=onnx/model_int8_qdq.onnx", "--int8 --fp16",
                  "--stronglyTyped", "--minShapes=input:1x3x16x16", "--maxShapes=input:8x3x16x16",
                  "--timingCacheFile=engines/timing.cache", "--useDLACore=0 --allowGPUFallback",
-                 "--saveEngine=engines/model_int8.engine", "--memPoolSize=workspace:1024", "--noTF32"]:
+                 "--saveEngine=engines/model_int8.engine", "--saveEngine=engines/model_int8_dla0.engine",
+                 "--memPoolSize=workspace:1024", "--noTF32", "### TensorRT 11.x", "trtexec --loadEngine=",
+                 "Checked on the host", "| `onnx/model_int8_qdq_fp16.onnx` | 32 |"]:
         assert part in readme, part
     assert res.tarball is not None and res.tarball.name == "kit-jetson.tar.gz"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
@@ -254,22 +287,30 @@ def test_kit_build_on_fake_device_writes_reports(tmp_path, models, fake_device, 
     engines = tmp_path / "kit-jetson" / "engines"
     on_disk = json.loads((engines / "kit-report.json").read_text())
     assert on_disk["rows"] == report["rows"] and report["target"] == "jetson-orin"
-    assert [r["precision"] for r in report["rows"]] == ["fp32", "fp16", "int8"]
+    assert [r["precision"] for r in report["rows"]] == ["fp32", "fp16", "fp16 @ dla0", "int8", "int8 @ dla0"]
     for row in report["rows"]:
         acc = row["accuracy"]
-        assert acc["n"] == 20 and acc["top1"] == 1.0 and acc["agreement"] == 1.0   # fake engine == reference
-        assert [lat["batch_size"] for lat in row["latency"]] == [1, 2]
+        assert acc["n"] == 20 and acc["agreement"] >= 0.95   # the fake engine runs the kit's ONNX on ONNX Runtime
+        assert [lat["batch_size"] for lat in row["latency"]] == ([1] if "dla" in row["precision"] else [1, 2])
         assert "host wall clock" in row["latency"][0]["timed"]
         assert "CUDA events" in row["extra"]["device_latency"][0]["timed"]
         assert row["extra"]["typed_mode"] == "weak"
-        assert (engines / f"model_{row['precision']}.engine").is_file()
-    int8 = report["rows"][2]
-    assert int8["execution_precision"] == "int8+fp16" and int8["extra"]["plan"]["dla_core"] == 0
+        assert Path(row["extra"]["engine"]).is_file()
+    gpu, dla = report["rows"][3], report["rows"][4]
+    assert gpu["execution_precision"] == dla["execution_precision"] == "int8+fp16"
+    assert gpu["extra"]["plan"]["dla_core"] is None and gpu["extra"]["engine_device"] == "gpu"
+    assert dla["extra"]["plan"]["dla_core"] == 0 and dla["extra"]["engine"].endswith("model_int8_dla0.engine")
+    assert dla["extra"]["dla_gpu_fallback_layers"] == ["pool"] and gpu["extra"]["dla_gpu_fallback_layers"] is None
+    assert [lat["batch_size"] for lat in dla["latency"]] == [1]          # the DLA engine's one static batch
+    assert dla["extra"]["plan"]["batch"] == "1:1:1" and gpu["extra"]["plan"]["batch"] == "1:1:8"
     assert report["environment"]["tensorrt"] == "10.3.0.30" and report["environment"]["dla_cores"] == 2
+    assert report["environment"]["recipe"] == "trt8.5-10.11"
+    assert report["recommended"] in [r["precision"] for r in report["rows"]]
+    assert "GPU and DLA alike" in report["recommended_why"]
     report_mod = pytest.importorskip("edgeres.report")      # the same report as any other target
     assert (engines / "report.json").is_file() and (engines / "report.md").is_file()
     merged = report_mod.read_report(engines / "kit-report.json")
-    assert {r.precision for r in merged.rows} == {"fp32", "fp16", "int8"}
+    assert {r.precision for r in merged.rows} == {"fp32", "fp16", "fp16 @ dla0", "int8", "int8 @ dla0"}
     assert ("parse_from_file", str(tmp_path / "kit-jetson" / "onnx" / "model_int8_qdq.onnx")) in calls
 
 
@@ -305,3 +346,54 @@ def test_unpacking_a_kit_again_keeps_engines_built_in_it(tmp_path, models):
     (kit.root / "kit.json").write_text("{}")  # another kit under the same name
     with pytest.raises(EdgeresError, match="already exists and is not the kit"):
         load_kit(res.tarball, extract_to=dest)
+
+
+def test_a_dla_row_that_fails_to_build_is_a_note_not_a_failed_kit(tmp_path, models, fake_device, monkeypatch):
+    fake_device("10.3.0.30", cc=(8, 7), dla_cores=2)
+    real = trt_backend.build_engine
+
+    def dla_refuses(onnx, engine, plan, **kw):
+        if plan.dla_core is not None:
+            raise EdgeresError("TensorRT could not build a int8 engine (DLA: unsupported layer)")
+        return real(onnx, engine, plan, **kw)
+
+    monkeypatch.setattr(trt_backend, "build_engine", dla_refuses)
+    res = _write(tmp_path, models, precisions=["int8"], slice_size=8)
+    report = build_kit(res.path, iterations=2, warmup=0, batch_sizes=[1])
+    assert [r["precision"] for r in report["rows"]] == ["int8"]
+    assert any(n.startswith("int8 @ dla0 not built: TensorRT could not build") for n in report["notes"])
+
+
+def test_kit_build_cli_can_skip_the_dla_rows(tmp_path, models, fake_device, capsys):
+    fake_device("10.3.0.30", cc=(8, 7), dla_cores=2)
+    res = _write(tmp_path, models, precisions=["int8"], slice_size=8)
+    assert main(["kit", "build", str(res.path), "--no-dla-rows", "--iterations", "2", "--warmup", "0",
+                 "--batch-sizes", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["precision"] for r in report["rows"]] == ["int8"]
+    assert main(["kit", "build", str(res.path), "--dla-core", "1", "--iterations", "2", "--warmup", "0",
+                 "--batch-sizes", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["precision"] for r in report["rows"]] == ["int8 @ dla1"]      # DLA-only: the GPU stays free
+
+
+def test_device_side_kit_modules_need_neither_torch_nor_onnx(tmp_path, models):
+    """`edgeres kit build` on the device: tensorrt, numpy and a CUDA binding only (torch and onnx blocked here)."""
+    import subprocess
+
+    res = _write(tmp_path, models, precisions=["fp16"], slice_size=4)
+
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('torch', 'onnx', 'onnxruntime', 'onnxconverter_common'):\n"
+            "            raise ImportError(name + ' is blocked: this process plays a Jetson')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import edgeres.kit, edgeres.backends.tensorrt, edgeres.backends.tensorrt_device\n"
+            "import edgeres.backends.tensorrt_recipes, edgeres.validate.recommend\n"
+            "from edgeres.cli import main\n"
+            f"assert main(['kit', 'show', {str(res.path)!r}]) == 0\n"
+            f"sys.exit(main(['kit', 'build', {str(res.path)!r}]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "TensorRT is not installed" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "checked when written: 2 ONNX" in done.stdout

@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TRT_MODULES = ["edgeres/backends/tensorrt.py", "edgeres/backends/tensorrt_cuda.py", "edgeres/backends/tensorrt_runner.py",
                "edgeres/backends/tensorrt_plan.py",
                "edgeres/backends/tensorrt_onnx.py", "edgeres/kit/build.py", "edgeres/kit/write.py",
-               "edgeres/kit/layout.py"]
+               "edgeres/kit/layout.py", "edgeres/backends/tensorrt_recipes.py", "edgeres/backends/tensorrt_device.py",
+               "edgeres/backends/tensorrt_fp16.py", "edgeres/backends/tensorrt_lint.py",
+               "edgeres/backends/tensorrt_proof.py"]
 
 
 def _no_real_tensorrt() -> bool:
@@ -127,8 +129,8 @@ def test_build_weakly_typed_int8_on_jetpack5(fake_trt, tmp_path):
     install("8.5.2.2", cc=(7, 2), dla_cores=2)
     onnx = tmp_path / "model_int8_qdq.onnx"
     onnx.write_bytes(b"onnx")
-    plan = plan_engine("int8", (8, 5, 2, 2), get_target("jetson-xavier").options, batch=BatchProfile(1, 2, 4),
-                       num_dla_cores=2)
+    plan = plan_engine("int8", (8, 5, 2, 2), {**get_target("jetson-xavier").options, "dla_core": 0},
+                       batch=BatchProfile(1, 2, 4), num_dla_cores=2)  # the DLA-only option: dla_core = 0
     art = trt_backend.build_engine(onnx, tmp_path / "out" / "model_int8.engine", plan, target="jetson-xavier")
     assert _names(calls, "create_network") == [1 << 0]                    # EXPLICIT_BATCH only
     assert _names(calls, "set_flag") == ["INT8", "FP16", "GPU_FALLBACK"]

@@ -205,19 +205,21 @@ def test_refusal_reason_derived_from_compute_capability():
         check_target_precision("custom", ["fp16"], {}, "int8")
 
 
-@pytest.mark.parametrize("name,cc,dla", [("jetson-orin", "8.7", 0), ("jetson-xavier", "7.2", 0),
-                                         ("jetson-nano", "5.3", -1), ("nvidia-gpu", "device", -1)])
-def test_tensorrt_targets(name, cc, dla):
+@pytest.mark.parametrize("name,cc,dla_variants", [("jetson-orin", "8.7", True), ("jetson-xavier", "7.2", True),
+                                                  ("jetson-orin-nano", "8.7", False), ("jetson-nano", "5.3", False),
+                                                  ("nvidia-gpu", "device", False)])
+def test_tensorrt_targets_default_to_the_gpu(name, cc, dla_variants):
     t = get_target(name)
+    opts = resolve_options(t.options)
     assert t.backend == "tensorrt" and t.device["compute_capability"] == cc
-    assert resolve_options(t.options)["dla_core"] == dla
-    assert get_target("jetson").name == "jetson-orin"
+    assert opts["dla_core"] == -1 and opts["dla_variants"] is dla_variants
+    assert get_target("jetson").name == "jetson-orin" and get_target("orin-nano").name == "jetson-orin-nano"
     if name == "jetson-nano":
         assert "int8" not in t.precisions and "fp16" in t.precisions
 
 
-def test_orin_plan_from_target_options():
+def test_orin_plan_from_target_options_is_a_gpu_engine():
     orin = get_target("jetson")
     plan = plan_engine("int8", (10, 3, 0), orin.options, batch=orin.batch_profile, num_dla_cores=2)
-    assert plan.dla_core == 0 and plan.builder_flags == ("INT8", "FP16", "GPU_FALLBACK")
+    assert plan.dla_core is None and plan.builder_flags == ("INT8", "FP16")
     assert plan.batch == BatchProfile(1, 1, 8)

@@ -2,6 +2,13 @@
 
 They pin the TensorRT API calls the backend makes (names, arguments, order) without
 TensorRT or a GPU; the real calls are type-checked against tensorrt-stubs separately.
+A fake engine computes what the ONNX it was built from computes (with ONNX Runtime), so
+the kit's device-side validation sees real logits; an ONNX that does not load (a test's
+placeholder bytes) gives the first ``classes`` input values instead.
+
+``make_tensorrt("11.x")`` behaves as TensorRT 11 does: no precision builder flags
+(``BuilderFlag.FP16``/``INT8``/``BF16`` do not exist), no ``EXPLICIT_BATCH``, no
+``platform_has_fast_*``, no ``int8_calibrator``: a build that asks for any of them fails.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from typing import Any
 import numpy as np
 
 MEMORY: dict[int, np.ndarray] = {}
+REMOVED_IN_11 = ("int8_calibrator",)   # IBuilderConfig attributes TensorRT 11 removed
 
 
 class _Enum:
@@ -40,6 +48,22 @@ class Tensor:
         self.name, self.shape, self.dtype = name, shape, "float32"
 
 
+class Layer:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _onnx_logits(path: str, x: np.ndarray, classes: int) -> np.ndarray:
+    """What the engine built from ``path`` computes: the ONNX on ONNX Runtime, else x's first values."""
+    try:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001 - placeholder bytes, or no onnxruntime
+        return x.reshape(len(x), -1)[:, :classes].copy()
+    return np.asarray(session.run(None, {session.get_inputs()[0].name: x})[0], dtype=np.float32)
+
+
 def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | None = None, dla_cores: int = 0,
                   input_shape: tuple[int, ...] = (-1, 3, 8, 8), classes: int = 4, parse_ok: bool = True
                   ) -> types.ModuleType:
@@ -58,6 +82,8 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
     flags = {"GPU_FALLBACK": 3, "TF32": 6}
     if major < 11:
         flags.update(FP16=0, INT8=1)
+    if (9, 0) <= (major, minor) < (11, 0):
+        flags["BF16"] = 7
     trt.BuilderFlag = _enum("BuilderFlag", **flags)  # type: ignore[attr-defined]
     trt.MemoryPoolType = _enum("MemoryPoolType", WORKSPACE=0)  # type: ignore[attr-defined]
     trt.DeviceType = _enum("DeviceType", GPU=0, DLA=1)  # type: ignore[attr-defined]
@@ -73,10 +99,17 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
         return tuple(shape)
 
     class Network:
+        LAYERS = ("conv1", "relu", "pool", "flatten", "fc")
+
         def __init__(self, flags: int) -> None:
             self.flags = flags
             self.num_inputs = 1
             self.num_outputs = 1
+            self.num_layers = len(self.LAYERS)
+            self.onnx = ""
+
+        def get_layer(self, i: int) -> Layer:
+            return Layer(self.LAYERS[i])
 
         def get_input(self, i: int) -> Tensor:
             return Tensor("input", list(input_shape))
@@ -87,9 +120,11 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
     class Parser:
         def __init__(self, network: Network, logger: Any) -> None:
             self.num_errors = 0 if parse_ok else 1
+            self.network = network
 
         def parse_from_file(self, path: str) -> bool:
             log.append(("parse_from_file", path))
+            self.network.onnx = path
             return parse_ok
 
         def get_error(self, i: int) -> str:
@@ -108,6 +143,8 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
             self._cache = TimingCache()
 
         def __setattr__(self, key: str, value: Any) -> None:
+            if major >= 11 and key in REMOVED_IN_11:
+                raise AttributeError(f"'tensorrt.IBuilderConfig' object has no attribute '{key}'")
             if not key.startswith("_"):
                 log.append(("config." + key, value))
             object.__setattr__(self, key, value)
@@ -136,10 +173,14 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
         def get_timing_cache(self) -> TimingCache:
             return self._cache
 
+        def can_run_on_DLA(self, layer: Layer) -> bool:
+            return layer.name != "pool"   # one layer the fake DLA cannot run: it falls back to the GPU
+
     class Builder:
         num_DLA_cores = dla_cores
-        platform_has_fast_fp16 = True
-        platform_has_fast_int8 = True
+        if major < 11:
+            platform_has_fast_fp16 = True
+            platform_has_fast_int8 = True
 
         def __init__(self, logger: Any) -> None:
             pass
@@ -156,10 +197,11 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
 
         def build_serialized_network(self, network: Network, config: Config) -> bytes:
             log.append(("build_serialized_network",))
-            return b"ENGINE" + bytes([network.flags])
+            return b"ENGINE" + bytes([network.flags]) + network.onnx.encode()
 
     class Context:
-        def __init__(self) -> None:
+        def __init__(self, onnx: str) -> None:
+            self.onnx = onnx
             self.shapes: dict[str, tuple[int, ...]] = {}
             self.addresses: dict[str, int] = {}
 
@@ -179,12 +221,15 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
             log.append(("execute_async_v3", stream_handle))
             n = self.shapes["input"][0]
             x = MEMORY[self.addresses["input"]].view(np.float32)[: n * int(np.prod(input_shape[1:]))]
-            y = x.reshape(n, -1)[:, :classes].copy()
+            y = _onnx_logits(self.onnx, x.reshape(n, *input_shape[1:]), classes)
             MEMORY[self.addresses["logits"]].view(np.float32)[: y.size] = y.reshape(-1)
             return True
 
     class Engine:
         num_io_tensors = 2
+
+        def __init__(self, onnx: str) -> None:
+            self.onnx = onnx
 
         def get_tensor_name(self, i: int) -> str:
             return ["input", "logits"][i]
@@ -203,7 +248,7 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
             return [(1, *rest), (2, *rest), (4, *rest)]
 
         def create_execution_context(self) -> Context:
-            return Context()
+            return Context(self.onnx)
 
     class Runtime:
         def __init__(self, logger: Any) -> None:
@@ -211,7 +256,7 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
 
         def deserialize_cuda_engine(self, data: bytes) -> Engine | None:
             log.append(("deserialize_cuda_engine", len(data)))
-            return Engine() if data.startswith(b"ENGINE") else None
+            return Engine(data[7:].decode()) if data.startswith(b"ENGINE") else None
 
     trt.Logger = Logger  # type: ignore[attr-defined]
     trt.Dims = Dims  # type: ignore[attr-defined]

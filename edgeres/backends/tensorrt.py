@@ -45,6 +45,7 @@ from edgeres.backends.tensorrt_plan import (
     resolve_options,
     trtexec_command,
 )
+from edgeres.backends.tensorrt_recipes import dla_fallback_layers
 from edgeres.backends.tensorrt_runner import TensorRTRunner
 from edgeres.errors import EdgeresError
 from edgeres.fileio import now_utc, sha256_file, write_bytes_atomic
@@ -68,6 +69,9 @@ def _apply_plan(config: trt_t.IBuilderConfig, plan: EnginePlan) -> None:
     if plan.optimization_level is not None:
         config.builder_optimization_level = plan.optimization_level
     for name in plan.builder_flags:
+        if not hasattr(trt.BuilderFlag, name):
+            raise EdgeresError(f"TensorRT {trt.__version__} has no builder flag {name} (TensorRT 11 removed the "
+                               "precision flags: every network is strongly typed); build with typed_mode = \"auto\"")
         config.set_flag(getattr(trt.BuilderFlag, name))
     for name in plan.cleared_flags:
         config.clear_flag(getattr(trt.BuilderFlag, name))
@@ -126,6 +130,7 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
     cache_path = engine_path.parent / TIMING_CACHE if plan.timing_cache else None
     if cache_path is not None:
         _load_timing_cache(config, cache_path)
+    dla_fallback = dla_fallback_layers(network, config) if plan.dla_core is not None else None
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise EdgeresError(f"TensorRT could not build a {plan.precision} engine from {onnx_path} "
@@ -145,10 +150,13 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
         "plan": plan.to_dict(),
         "onnx": {"file": onnx_path.name, "sha256": onnx_sha256 or sha256_file(onnx_path)},
         "timing_cache": TIMING_CACHE if cache_path is not None else None,
-        "trtexec": trtexec_command(plan, onnx_path.name, engine_path.name, inp.name, shapes),
+        "trtexec": trtexec_command(plan, onnx_path.name, engine_path.name, inp.name, shapes,
+                                   stronglytyped_flag=parse_version(trt.__version__) < (11, 0)),
         "built_at": now_utc(),
         "host": platform.node(),
     }
+    if dla_fallback is not None:
+        metadata["dla_gpu_fallback_layers"] = dla_fallback
     metadata.update(extra_metadata or {})
     return Artifact(path=engine_path, metadata=metadata).save()
 
@@ -246,7 +254,9 @@ class TensorRTBackend(Backend):
         """An engine for ``spec.precision`` from ``graph`` (the Q/DQ ONNX for int8, the FP32 ONNX otherwise).
 
         ``spec.options`` may carry ``fp16_onnx`` (an FP16 copy of the FP32 ONNX, for strongly
-        typed FP16) besides the TensorRT options of ``tensorrt_plan.OPTIONS``.
+        typed FP16) and ``qdq_fp16_onnx`` (the Q/DQ ONNX with FP16 float layers, for strongly
+        typed INT8) besides the TensorRT options of ``tensorrt_plan.OPTIONS``. A DLA engine is
+        named ``model_<precision>_dla<N>.engine``.
         """
         require_tensorrt()
         import tensorrt as trt
@@ -275,8 +285,16 @@ class TensorRTBackend(Backend):
                 except EdgeresError:
                     plan = plan_engine(spec.precision, version, options, batch=spec.batch,
                                        num_dla_cores=int(builder.num_DLA_cores), have_fp16_onnx=False)
-        engine = spec.out_dir / f"model_{spec.precision}.engine"
-        return build_engine(source, engine, plan, target=target.name, gpu=gpu)
+        extra: dict[str, Any] = {}
+        if plan.precision == "int8" and plan.typed_mode == "strong":  # float layers in FP16, as weak typing ran them
+            from edgeres.backends.tensorrt_fp16 import qdq_fp16_copy
+
+            given = spec.options.get("qdq_fp16_onnx")
+            source = Path(given) if given else qdq_fp16_copy(graph, spec.out_dir / f"{graph.stem}_fp16.onnx").path
+            extra["execution_precision"] = "int8+fp16"
+        suffix = "" if plan.dla_core is None else f"_dla{plan.dla_core}"
+        engine = spec.out_dir / f"model_{spec.precision}{suffix}.engine"
+        return build_engine(source, engine, plan, target=target.name, gpu=gpu, extra_metadata=extra)
 
     def load(self, artifact: Artifact, **options: Any) -> TensorRTRunner:
         return TensorRTRunner(artifact, device=int(options.get("device", 0)))

@@ -50,6 +50,7 @@ OPTIONS: dict[str, type] = {
     "builder_optimization_level": int,  # 0..5, TensorRT >= 8.6 (ignored before, with a note)
     "dla_core": int,                    # -1: GPU only; N: DLA core N, where the device has one
     "gpu_fallback": bool,               # layers DLA cannot run fall back to the GPU
+    "dla_variants": bool,               # kits: also build fp16/int8 on DLA core 0 as rows of their own
     "timing_cache": bool,               # load/save timing.cache beside the engine
     "typed_mode": str,                  # auto | strong | weak
     "min_tensorrt": str,                # oldest TensorRT the kit supports, e.g. "8.5"
@@ -59,6 +60,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "builder_optimization_level": 3,
     "dla_core": -1,
     "gpu_fallback": True,
+    "dla_variants": False,
     "timing_cache": True,
     "typed_mode": "auto",
     "min_tensorrt": "8.5",
@@ -273,7 +275,8 @@ def plan_engine(precision: str, trt_version: Sequence[int], options: Mapping[str
                          "layers run in FP16")
         else:
             notes.append("explicit quantization from the Q/DQ ONNX, strongly typed: quantized layers run INT8, "
-                         "layers outside Q/DQ pairs run in the ONNX's float type (FP32)")
+                         "layers outside Q/DQ pairs in the ONNX's float type (FP16 in the kit's opset-19 "
+                         "model_int8_qdq_fp16.onnx, FP32 in the opset-17 one)")
     elif precision == "fp16":
         if mode == "strong" and not have_fp16_onnx:
             if version >= PRECISION_FLAGS_REMOVED_IN:
@@ -361,10 +364,11 @@ def check_engine_compat(metadata: Mapping[str, Any], trt_version: str, cc: tuple
 
 def trtexec_command(plan: EnginePlan, onnx: str, engine: str, input_name: str,
                     shapes: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None,
-                    timing_cache: str | None = "timing.cache") -> str:
-    """The trtexec line that builds the same engine as ``plan``."""
+                    timing_cache: str | None = "timing.cache", stronglytyped_flag: bool = True) -> str:
+    """The trtexec line that builds the same engine as ``plan`` (``--stronglyTyped`` only where asked:
+    TensorRT 11's trtexec is always strongly typed)."""
     args = ["trtexec", f"--onnx={onnx}", f"--saveEngine={engine}"]
-    if "STRONGLY_TYPED" in plan.network_flags:
+    if "STRONGLY_TYPED" in plan.network_flags and stronglytyped_flag:
         args.append("--stronglyTyped")
     if "INT8" in plan.builder_flags:
         args.append("--int8")

@@ -24,7 +24,10 @@ def add_kit(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--batch-sizes", default=None, help="batch sizes to time, e.g. 1,8 (default: 1, opt and max)")
     b.add_argument("--iterations", type=integer, default=100, help="timed runs per batch size (default 100)")
     b.add_argument("--warmup", type=integer, default=10, help="untimed runs first (default 10)")
-    b.add_argument("--dla-core", type=int, default=None, help="DLA core for fp16/int8 engines; -1 = GPU only")
+    b.add_argument("--dla-core", type=int, default=None,
+                   help="N: fp16/int8 engines on DLA core N only, GPU left free; -1: GPU (the default)")
+    b.add_argument("--no-dla-rows", action="store_true",
+                   help="skip the extra fp16/int8 @ dla0 rows built beside the GPU engines where there is a DLA")
     b.add_argument("--typed-mode", choices=["auto", "strong", "weak"], default=None,
                    help="strongly or weakly typed build (default: auto, by the TensorRT version)")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -42,6 +45,8 @@ def _run_kit_build(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.dla_core is not None:
         options["dla_core"] = args.dla_core
+    if args.no_dla_rows:
+        options["dla_variants"] = False
     if args.typed_mode is not None:
         options["typed_mode"] = args.typed_mode
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()] if args.precision else None
@@ -62,15 +67,17 @@ def _run_kit_build(args: argparse.Namespace) -> int:
 
 
 def _run_kit_show(args: argparse.Namespace) -> int:
+    from edgeres.backends.tensorrt_proof import proof_summary
+    from edgeres.backends.tensorrt_recipes import engine_table
     from edgeres.kit import load_kit
 
     kit = load_kit(args.kit)
     kit.verify()
     m = kit.manifest
-    rows = [(p, m["builds"][p]["weak"]["onnx"] or "-", m["builds"][p]["strong"]["onnx"] or "-") for p in m["precisions"]]
+    headers, rows = engine_table(m.get("recipes", []))
     text = (f"kit {kit.root}: {m['model'].get('name', 'model')} for {m['target']['name']}, "
             f"batch profile {m['profiles']['batch']}, TensorRT >= {m['min_tensorrt']}, "
             f"validation slice {m['validation']['n']} inputs, {len(m['files'])} files verified\n"
-            + format_table(["precision", "ONNX (TensorRT < 10.12)", "ONNX (TensorRT >= 10.12)"], rows))
+            + format_table(headers, rows) + "\n" + proof_summary(m.get("proof", {})))
     emit(args, m, text)
     return 0

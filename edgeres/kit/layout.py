@@ -20,11 +20,10 @@ from edgeres.errors import EdgeresError
 from edgeres.fileio import atomic_path, load_json, sha256_file
 
 KIT_SCHEMA = "edgeres-kit"
-KIT_SCHEMA_VERSION = 1
+KIT_SCHEMA_VERSION = 2   # 2: int8_fp16 ONNX, per-version recipes, proof (ONNX checks + Q/DQ lint), DLA rows
 KIT_JSON = "kit.json"
 REPORT_JSON = "kit-report.json"
 DEFAULT_SLICE = 256
-ONNX_FILES = {"fp32": "onnx/model_fp32.onnx", "fp16": "onnx/model_fp16.onnx", "int8": "onnx/model_int8_qdq.onnx"}
 VALIDATION_FILES = {"inputs": "validation/inputs.npy", "labels": "validation/labels.npy",
                     "reference_logits": "validation/reference_logits.npy"}
 # Which ONNX each build needs, by the plan's onnx_role.

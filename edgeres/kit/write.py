@@ -1,7 +1,9 @@
 """Writing a device kit on the host: the ONNX files, the validation slice with its FP32
 reference logits, ``kit.json`` and a README with the equivalent trtexec lines.
 
-The kit describes TensorRT builds (``edgeres.backends.tensorrt_plan``), which needs no TensorRT.
+The kit describes TensorRT builds (``edgeres.backends.tensorrt_plan``, one recipe per TensorRT
+generation in ``tensorrt_recipes``), which needs no TensorRT. Every ONNX it ships is proven here
+first (``tensorrt_proof``: ONNX Runtime against the FP32 reference, and the Q/DQ lint).
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,12 @@ from edgeres.artifact import BatchProfile
 from edgeres.backends.tensorrt_plan import (
     DEFAULT_OPTIONS,
     MIN_TENSORRT,
-    EnginePlan,
     check_target_precision,
     parse_version,
-    plan_engine,
     profile_shapes,
     resolve_options,
-    trtexec_command,
 )
+from edgeres.backends.tensorrt_recipes import check_rendered, readme_lines, render_recipes
 from edgeres.bundle.archive import write_tar_gz
 from edgeres.errors import EdgeresError
 from edgeres.fileio import atomic_path, check_replaceable, now_utc, sha256_file
@@ -38,9 +37,7 @@ from edgeres.kit.layout import (
     KIT_JSON,
     KIT_SCHEMA,
     KIT_SCHEMA_VERSION,
-    ONNX_FILES,
     REPORT_JSON,
-    ROLE_TO_ONNX,
     VALIDATION_FILES,
 )
 
@@ -87,20 +84,7 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def kit_plans(precisions: Sequence[str], options: Mapping[str, Any], batch: BatchProfile, min_tensorrt: str,
-              have_fp16_onnx: bool) -> dict[str, dict[str, EnginePlan]]:
-    """For the README and kit.json: how each precision builds on older (weak) and newer (strong) TensorRT."""
-    plans: dict[str, dict[str, EnginePlan]] = {}
-    old = max(parse_version(min_tensorrt), MIN_TENSORRT)
-    for p in precisions:
-        weak = plan_engine(p, old, {**options, "typed_mode": "weak"}, batch=batch)
-        strong = plan_engine(p, (10, 12), {**options, "typed_mode": "strong"}, batch=batch,
-                             have_fp16_onnx=have_fp16_onnx)
-        plans[p] = {"weak": weak, "strong": strong}
-    return plans
-
-
-def _readme(manifest: dict[str, Any], plans: dict[str, dict[str, EnginePlan]], shapes: Any, name: str) -> str:
+def _readme(manifest: dict[str, Any], name: str) -> str:
     target = manifest["target"]
     lines = [
         f"# edgeres device kit: {manifest['model'].get('name', 'model')} for {target['name']}",
@@ -114,28 +98,16 @@ def _readme(manifest: dict[str, Any], plans: dict[str, dict[str, EnginePlan]], s
         "    pip install edgeres            # on the device; needs tensorrt (JetPack), numpy and cuda-python",
         f"    edgeres kit build {name}      # or {name}.tar.gz: builds, validates, benchmarks",
         "",
-        (f"It writes the engines and `{REPORT_JSON}` (accuracy vs labels and vs the FP32 reference on the "
-         f"{manifest['validation']['n']}-input validation slice, and latency) into `{name}/engines/`."),
+        (f"It picks the recipe for the TensorRT it finds, builds every engine below (GPU, and DLA rows where the "
+         f"device has DLA cores), writes them and `{REPORT_JSON}` (accuracy vs labels and vs the FP32 reference on "
+         f"the {manifest['validation']['n']}-input validation slice, latency, power mode and clock state) into "
+         f"`{name}/engines/`, and recommends the fastest engine within the accuracy budget."),
         "",
-        "## Equivalent trtexec command lines",
-        "",
-        ("Run from this directory. TensorRT before 10.12 (JetPack 5: 8.5, JetPack 6: 8.6 / 10.3) builds weakly "
-         "typed with precision flags; TensorRT 10.12 and newer builds strongly typed, precision taken from the ONNX."),
+        *readme_lines(manifest["recipes"], manifest["proof"]),
     ]
-    for p, modes in plans.items():
-        lines += ["", f"### {p}", ""]
-        for mode, label in (("weak", "TensorRT < 10.12"), ("strong", "TensorRT >= 10.12")):
-            plan = modes[mode]
-            onnx = manifest["onnx"].get(ROLE_TO_ONNX[plan.onnx_role]) or "(missing)"
-            cmd = trtexec_command(plan, onnx, f"engines/model_{p}.engine", manifest["input"]["name"], shapes,
-                                  timing_cache="engines/timing.cache")
-            lines += [f"{label}:", "", f"    {cmd}", ""]
-            lines += [f"- {note}" for note in plan.notes]
-            if plan.notes:
-                lines.append("")
     if parse_version(manifest["min_tensorrt"]) < MIN_TENSORRT:
         lines += [("Older TensorRT (8.2, JetPack 4.6 on Jetson Nano): `edgeres kit build` needs TensorRT 8.5 or "
-                   "newer, so build there with the weakly typed trtexec lines above, writing `--workspace=N` (MiB) "
+                   "newer, so build there with the TensorRT 8.5 trtexec lines above, writing `--workspace=N` (MiB) "
                    "instead of `--memPoolSize=workspace:N` (added in 8.4)."), ""]
     lines += _frames_and_cpp_lines(manifest)
     lines += ["## Files", "", "| file | sha256 |", "| --- | --- |"]
@@ -165,32 +137,28 @@ def _check_sources(target: Any, precisions: list[str], fp32_onnx: Path, qdq_onnx
 
 def _write_files(tmp: Path, precisions: list[str], fp32_onnx: Path, qdq_onnx: Path | None,
                  fp16_onnx: str | os.PathLike[str] | bool, slice_arrays: dict[str, np.ndarray | None],
-                 preprocess: dict[str, Any]) -> dict[str, str]:
-    """The ONNX files, the validation slice and preprocess.json into ``tmp``; the ONNX files by role."""
-    from edgeres.backends.tensorrt_onnx import to_fp16
+                 preprocess: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    """The ONNX files (each proven on the slice), the validation slice and preprocess.json into ``tmp``;
+    the ONNX files by key, and the proof."""
+    from edgeres.backends.tensorrt_proof import prove_kit_files, write_kit_onnx
 
     (tmp / "onnx").mkdir(parents=True)
     (tmp / "validation").mkdir()
-    onnx_files: dict[str, str] = {"fp32": ONNX_FILES["fp32"]}
-    shutil.copyfile(fp32_onnx, tmp / ONNX_FILES["fp32"])
-    if "int8" in precisions and qdq_onnx is not None:
-        shutil.copyfile(qdq_onnx, tmp / ONNX_FILES["int8"])
-        onnx_files["int8"] = ONNX_FILES["int8"]
-    if "fp16" in precisions and fp16_onnx is not False:
-        if fp16_onnx is True:
-            to_fp16(fp32_onnx, tmp / ONNX_FILES["fp16"])
-        else:
-            shutil.copyfile(Path(fp16_onnx), tmp / ONNX_FILES["fp16"])
-        onnx_files["fp16"] = ONNX_FILES["fp16"]
+    inputs, reference = slice_arrays["inputs"], slice_arrays["reference_logits"]
+    if inputs is None or reference is None:
+        raise EdgeresError("a kit needs its validation inputs and FP32 reference logits")
+    written = write_kit_onnx(tmp, fp32_onnx, qdq_onnx, fp16_onnx, precisions, inputs[:32])
+    proof = prove_kit_files(tmp, written["files"], inputs, slice_arrays["labels"], reference)
+    proof["conversions"] = written["conversions"]
     for key, arr in slice_arrays.items():
         if arr is not None:
             (tmp / VALIDATION_FILES[key]).write_bytes(_npy_bytes(arr))
     (tmp / "preprocess.json").write_text(json.dumps(preprocess, indent=2) + "\n")
-    return onnx_files
+    return written["files"], proof
 
 
 def _manifest(target: Any, precisions: list[str], opts: dict[str, Any], spec: dict[str, Any], batch: BatchProfile,
-              onnx_files: dict[str, str], plans: dict[str, dict[str, EnginePlan]], slice_arrays: dict[str, Any],
+              onnx_files: dict[str, str], extra: dict[str, Any], slice_arrays: dict[str, Any],
               model: Mapping[str, Any] | None, files: dict[str, str]) -> dict[str, Any]:
     shapes = profile_shapes(spec["shape"], batch)
     inputs, labels, reference = (slice_arrays[k] for k in ("inputs", "labels", "reference_logits"))
@@ -204,8 +172,7 @@ def _manifest(target: Any, precisions: list[str], opts: dict[str, Any], spec: di
                      **({"min": list(shapes[0]), "opt": list(shapes[1]), "max": list(shapes[2])}
                         if shapes else {"static": list(spec["shape"])})},
         "onnx": onnx_files,
-        "builds": {p: {mode: {"onnx": onnx_files.get(ROLE_TO_ONNX[plan.onnx_role]), "plan": plan.to_dict()}
-                       for mode, plan in modes.items()} for p, modes in plans.items()},
+        **extra,   # recipes (per TensorRT version: each engine's ONNX and trtexec lines) and proof
         "validation": {"n": len(inputs), "inputs": VALIDATION_FILES["inputs"],
                        "labels": VALIDATION_FILES["labels"] if labels is not None else None,
                        "reference_logits": VALIDATION_FILES["reference_logits"],
@@ -268,12 +235,14 @@ def write_kit(out: str | os.PathLike[str], *, target: Any, fp32_onnx: str | os.P
     pre = preprocess.to_dict() if hasattr(preprocess, "to_dict") else dict(preprocess)
     check_replaceable(out, KIT_JSON, "kit")
     with atomic_path(out) as tmp:
-        onnx_files = _write_files(tmp, precisions, fp32_onnx, qdq, fp16_onnx, arrays, pre)
+        onnx_files, proof = _write_files(tmp, precisions, fp32_onnx, qdq, fp16_onnx, arrays, pre)
         files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-        plans = kit_plans(precisions, opts, batch, str(opts["min_tensorrt"]), "fp16" in onnx_files)
-        manifest = _manifest(target, precisions, opts, spec, batch, onnx_files, plans, arrays, model, files)
-        shapes = profile_shapes(spec["shape"], batch)
-        (tmp / "README.md").write_text(_readme(manifest, plans, shapes, out.name))
+        recipes = render_recipes(precisions, opts, batch, spec["shape"], spec["name"], list(onnx_files),
+                                 target.device.get("dla_cores"))
+        check_rendered(recipes)
+        manifest = _manifest(target, precisions, opts, spec, batch, onnx_files, {"recipes": recipes, "proof": proof},
+                             arrays, model, files)
+        (tmp / "README.md").write_text(_readme(manifest, out.name))
         (tmp / KIT_JSON).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     tar_path = None
     if tarball:

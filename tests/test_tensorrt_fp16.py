@@ -1,0 +1,94 @@
+"""FP16 ONNX for strongly typed TensorRT: onnxconverter-common's conversion, FP32 kept where FP16 overflows,
+and the strongly typed INT8 form (opset 19, FP16 scales and float layers) checked on ONNX Runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxconverter_common")
+from onnx import TensorProto, helper, numpy_helper
+from test_kit import make_tiny_onnx
+from test_tensorrt_lint import residual_model
+
+from edgeres.backends.tensorrt_fp16 import FP16_QDQ_OPSET, fp16_copy, qdq_fp16_copy
+from edgeres.backends.tensorrt_lint import lint_model
+from edgeres.errors import EdgeresError
+
+
+def _run(path, x):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+
+
+def _overflow_model(path):
+    """input * 1e5 (a constant FP16 cannot hold) * 1e-5, and input * 300 * 300 / 9e4 (an activation beyond 65504)."""
+    inits = [numpy_helper.from_array(np.array(1e5, np.float32), "big"),
+             numpy_helper.from_array(np.array(1e-5, np.float32), "small"),
+             numpy_helper.from_array(np.array(300.0, np.float32), "k"),
+             numpy_helper.from_array(np.array(1 / 9e4, np.float32), "inv")]
+    nodes = [helper.make_node("Mul", ["input", "big"], ["a"], name="times_big"),
+             helper.make_node("Mul", ["a", "small"], ["b"], name="times_small"),
+             helper.make_node("Mul", ["input", "k"], ["c"], name="times_k"),
+             helper.make_node("Mul", ["c", "k"], ["d"], name="times_k_again"),
+             helper.make_node("Mul", ["d", "inv"], ["e"], name="back_down"),
+             helper.make_node("Add", ["b", "e"], ["logits"], name="sum")]
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 4]) for n in ("input", "logits")]
+    model = helper.make_model(helper.make_graph(nodes, "overflow", vi[:1], vi[1:], inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return path
+
+
+def test_fp16_copy_keeps_fp32_io_and_matches(tmp_path):
+    src = make_tiny_onnx(tmp_path / "m.onnx")
+    res = fp16_copy(src, tmp_path / "m16.onnx")
+    m = onnx.load(str(res.path))
+    assert {i.data_type for i in m.graph.initializer} == {TensorProto.FLOAT16}
+    assert m.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert res.converter.startswith("onnxconverter-common ") and res.kept_fp32 == []
+    x = np.random.default_rng(0).standard_normal((8, 3, 16, 16)).astype(np.float32)
+    np.testing.assert_allclose(_run(res.path, x), _run(src, x), atol=0.02, rtol=0.02)
+
+
+def test_values_fp16_cannot_hold_stay_fp32(tmp_path):
+    src = _overflow_model(tmp_path / "o.onnx")
+    x = np.random.default_rng(1).uniform(1, 2, (16, 4)).astype(np.float32)
+    res = fp16_copy(src, tmp_path / "o16.onnx", sample=x)
+    kept = " ".join(res.kept_fp32)
+    assert "times_big: constant big exceeds +-65504" in kept           # a weight beyond FP16: never clipped
+    assert "times_k_again: output d reaches" in kept                     # an activation beyond FP16 on the sample
+    np.testing.assert_allclose(_run(res.path, x), _run(src, x), rtol=2e-3)
+    # Without sample inputs only the constant is seen. (ONNX Runtime's CPU provider computes FP16 Mul in FP32,
+    # so it would not show the overflow a GPU's FP16 kernels hit: the range check on the sample is what catches it.)
+    blind = fp16_copy(src, tmp_path / "blind.onnx")
+    assert [k.split(":")[0] for k in blind.kept_fp32] == ["times_big"]
+
+
+def test_strongly_typed_int8_onnx_has_fp16_float_layers_and_matches_the_qdq_model(tmp_path):
+    src = tmp_path / "q.onnx"
+    onnx.save(residual_model(), str(src))
+    res = qdq_fp16_copy(src, tmp_path / "q16.onnx")
+    m = onnx.load(str(res.path))
+    assert res.opset == FP16_QDQ_OPSET
+    inits = {i.name: i.data_type for i in m.graph.initializer}
+    qdq = [n for n in m.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    assert qdq and all(inits[n.input[1]] == TensorProto.FLOAT16 for n in qdq)          # FP16 scales
+    assert {t for n, t in inits.items() if n.endswith(("_z", "_wz", "_i8"))} == {TensorProto.INT8}
+    assert TensorProto.FLOAT not in set(inits.values())                                # nothing left in FP32
+    assert m.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT            # I/O FP32
+    assert lint_model(m, [("TensorRT 10.12 - 10.x", 20)]) == []
+    x = np.random.default_rng(2).standard_normal((16, 4, 8, 8)).astype(np.float32)
+    a, b = _run(src, x), _run(res.path, x)
+    assert np.mean(a.argmax(1) == b.argmax(1)) >= 0.9
+    np.testing.assert_allclose(b, a, atol=0.1)
+
+
+def test_conversions_refuse_the_wrong_input(tmp_path):
+    src = make_tiny_onnx(tmp_path / "m.onnx")
+    with pytest.raises(EdgeresError, match="not a Q/DQ"):
+        qdq_fp16_copy(src, tmp_path / "x.onnx")
+    q = make_tiny_onnx(tmp_path / "q.onnx", qdq=True)
+    with pytest.raises(EdgeresError, match="qdq_fp16_copy"):
+        fp16_copy(q, tmp_path / "y.onnx")

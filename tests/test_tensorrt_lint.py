@@ -1,0 +1,122 @@
+"""The Q/DQ lint against TensorRT's explicit-quantization rules, and the kit writer refusing what fails it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper
+
+from edgeres.backends.tensorrt_lint import lint_model, lint_qdq
+from edgeres.data import PreprocessSpec
+from edgeres.errors import EdgeresError
+from edgeres.kit import write_kit
+
+C = 4
+
+
+def residual_model(qdq=True, zero_point=0, output_qdq=False, fuse_add=True, weight_axis=0, opset=17):
+    """x -> Q/DQ -> conv1 -> relu -> Q/DQ -> conv2 -> Add(., residual) -> relu -> pool -> flatten -> logits.
+
+    With ``qdq`` both convolutions are INT8 (per-channel weights on ``weight_axis``) and the
+    residual input is quantized so the Add fuses; the other arguments break one rule each.
+    """
+    rng = np.random.default_rng(0)
+    w1, w2 = (rng.standard_normal((C, C, 3, 3)).astype(np.float32) * 0.2 for _ in range(2))
+    inits, nodes = [], []
+
+    def q_dq(src, name, scale=0.05):
+        zp = zero_point if name == "x" else 0   # only the input's Q/DQ pair is made asymmetric
+        inits.extend([numpy_helper.from_array(np.array(scale, np.float32), f"{name}_s"),
+                      numpy_helper.from_array(np.array(zp, np.int8), f"{name}_z")])
+        nodes.extend([helper.make_node("QuantizeLinear", [src, f"{name}_s", f"{name}_z"], [f"{name}_q"], name=f"{name}_Q"),
+                      helper.make_node("DequantizeLinear", [f"{name}_q", f"{name}_s", f"{name}_z"], [f"{name}_dq"],
+                                       name=f"{name}_DQ")])
+        return f"{name}_dq"
+
+    def weight(w, name):
+        if not qdq:
+            inits.append(numpy_helper.from_array(w, name))
+            return name
+        scale = np.abs(w).reshape(C, -1).max(1) / 127.0
+        q = np.clip(np.round(w / scale[:, None, None, None]), -127, 127).astype(np.int8)
+        inits.extend([numpy_helper.from_array(q, f"{name}_i8"), numpy_helper.from_array(scale.astype(np.float32),
+                                                                                        f"{name}_ws"),
+                      numpy_helper.from_array(np.zeros(C, np.int8), f"{name}_wz")])
+        nodes.append(helper.make_node("DequantizeLinear", [f"{name}_i8", f"{name}_ws", f"{name}_wz"], [f"{name}_w"],
+                                      name=f"{name}_wDQ", axis=weight_axis))
+        return f"{name}_w"
+
+    x = q_dq("input", "x") if qdq else "input"
+    nodes.append(helper.make_node("Conv", [x, weight(w1, "W1")], ["c1"], name="conv1", pads=[1, 1, 1, 1]))
+    nodes.append(helper.make_node("Relu", ["c1"], ["r1"], name="relu1"))
+    r1 = q_dq("r1", "a1") if qdq else "r1"
+    nodes.append(helper.make_node("Conv", [r1, weight(w2, "W2")], ["c2"], name="conv2", pads=[1, 1, 1, 1]))
+    residual = x if (qdq and fuse_add) else "input"
+    nodes.append(helper.make_node("Add", ["c2", residual], ["sum"], name="add"))
+    nodes += [helper.make_node("Relu", ["sum"], ["r2"], name="relu2"),
+              helper.make_node("GlobalAveragePool", ["r2"], ["p"], name="pool"),
+              helper.make_node("Flatten", ["p"], ["f" if output_qdq else "logits"], name="flatten")]
+    if output_qdq:
+        nodes[-1].output[0] = "f"
+        last = q_dq("f", "out")
+        nodes.append(helper.make_node("Identity", [last], ["logits"], name="out_identity"))
+    graph = helper.make_graph(nodes, "residual", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                                ["N", C, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", C])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_a_tensorrt_ready_qdq_model_passes():
+    assert lint_model(residual_model(), [("TensorRT 8.5", 17)]) == []
+
+
+def test_broken_qdq_model_gets_one_line_per_violation():
+    broken = residual_model(zero_point=3, output_qdq=True, fuse_add=False)
+    found = lint_model(broken)
+    assert sorted(v.rule for v in found) == ["add-not-fused", "asymmetric", "output-quantized"]
+    lines = [v.line("model_int8_qdq.onnx") for v in found]
+    for line in lines:
+        print(line)
+    assert "model_int8_qdq.onnx: x_Q: zero point is 3, not 0: TensorRT supports only symmetric INT8" in lines[0]
+    assert any(line.startswith("model_int8_qdq.onnx: out_DQ: Q/DQ on the network output logits") for line in lines)
+    assert any("add: residual Add after the INT8 convolution conv2: its other input is not quantized" in line
+               for line in lines)
+
+
+def test_each_break_alone_is_one_line():
+    assert [v.rule for v in lint_model(residual_model(fuse_add=False))] == ["add-not-fused"]
+    assert [v.rule for v in lint_model(residual_model(output_qdq=True))] == ["output-quantized"]
+    assert [v.rule for v in lint_model(residual_model(weight_axis=1))] == ["weight-axis", "weight-axis"]
+
+
+def test_opset_beyond_a_recipes_parser_is_reported(tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx.save(residual_model(opset=19), str(path))
+    found = lint_qdq(path, [("TensorRT 8.5 - 10.11", 17), ("TensorRT 10.12 - 10.x", 20)])
+    assert [v.message for v in found] == ["opset 19 is above 17, the newest TensorRT 8.5 - 10.11 parses"]
+
+
+def test_kit_writer_refuses_a_broken_qdq_onnx_and_writes_nothing(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    fp32, broken = tmp_path / "fp32.onnx", tmp_path / "broken.onnx"
+    onnx.save(residual_model(qdq=False), str(fp32))
+    onnx.save(residual_model(zero_point=3, output_qdq=True, fuse_add=False), str(broken))
+    x = np.random.default_rng(1).standard_normal((16, C, 8, 8)).astype(np.float32)
+    ref = ort.InferenceSession(str(fp32)).run(None, {"input": x})[0]
+    with pytest.raises(EdgeresError) as exc:
+        write_kit(tmp_path / "kit", target="jetson", fp32_onnx=fp32, qdq_onnx=broken, precisions=["int8"], inputs=x,
+                  labels=None, reference_logits=ref, preprocess=PreprocessSpec.for_size(8))
+    msg = str(exc.value)
+    own = [line.strip() for line in msg.splitlines() if line.strip().startswith("onnx/model_int8_qdq.onnx:")]
+    lint = [line for line in own if "agreement" not in line]
+    assert len(lint) == 3 and "not fit for TensorRT; nothing was written" in msg   # one line per violation
+    assert any("zero point is 3" in line for line in lint) and any("network output" in line for line in lint)
+    assert any("cannot fuse the Add" in line for line in lint)
+    assert not (tmp_path / "kit").exists() and not (tmp_path / "kit.tar.gz").exists()
+    assert not [p for p in Path(tmp_path).iterdir() if p.name.endswith(".tmp")]
