@@ -34,8 +34,8 @@ class NoTorch(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, NoTorch())
 from trt_fakes import FakeCuda, make_tensorrt
 sys.modules["tensorrt"] = make_tensorrt("10.3.0.30", input_shape=(-1, 3, 16, 16), classes=4)
-import edgeres.backends.tensorrt as backend
-backend.cuda_runtime = lambda: FakeCuda(cc=(8, 7))
+import edgeres.backends.tensorrt_cuda as cuda
+cuda.cuda_runtime = lambda: FakeCuda(cc=(8, 7))
 from edgeres.cli import main
 assert main(["kit", "build", sys.argv[2], "--iterations", "2", "--warmup", "0", "--batch-sizes", "1", "--json"]) == 0
 from edgeres.fleet.worker import measure_on_device

@@ -40,8 +40,8 @@ if delay:  # a device that is still building when the test kills it
     build = fake.Builder.build_serialized_network
     fake.Builder.build_serialized_network = lambda self, *a: (time.sleep(delay), build(self, *a))[1]
 sys.modules[__name__] = fake
-import edgeres.backends.tensorrt as backend
-backend.cuda_runtime = lambda: FakeCuda(cc=(8, 7))
+import edgeres.backends.tensorrt_cuda as cuda
+cuda.cuda_runtime = lambda: FakeCuda(cc=(8, 7))
 """
 
 
@@ -153,8 +153,8 @@ def test_a_device_killed_mid_run_is_reported_and_the_others_complete(fleet, caps
     victim = cluster.add_node(num_cpus=1, labels=_jetson("jetson-2").labels(), resources={SLOT: 1},
                               env_vars=_env(shim, FAKE_TRT_BUILD_DELAY="120"))
     _wait_for(cluster.address, 5)
+    from edgeres.build_request import BuildRequest
     from edgeres.fleet.executor import FleetRequest, run_fleet
-    from edgeres.pipeline import BuildRequest
 
     finished: list[str] = []
 

@@ -55,10 +55,10 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_request(args: argparse.Namespace, target: str, out: str | None) -> Any:
-    """The ``pipeline.BuildRequest`` that the flags of ``add_build_flags`` ask for."""
+    """The ``build_request.BuildRequest`` that the flags of ``add_build_flags`` ask for."""
     from pathlib import Path
 
-    from edgeres.pipeline import BuildRequest
+    from edgeres.build_request import BuildRequest
 
     return BuildRequest(
         target=target, depth=args.depth, weights=Path(args.weights) if args.weights else None,

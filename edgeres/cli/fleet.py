@@ -76,9 +76,9 @@ def _run_devices(args: argparse.Namespace) -> int:
 
 def _run_fleet(args: argparse.Namespace) -> int:
     from edgeres.errors import UsageError
+    from edgeres.evaluate import parse_batches
     from edgeres.fleet import require_ray
     from edgeres.fleet.executor import FleetRequest, run_fleet
-    from edgeres.validate.evaluate import parse_batches
 
     require_ray()
     if args.iterations < 1 or args.warmup < 0:

@@ -34,7 +34,7 @@ class FleetInterrupted(EdgeresError):
 class FleetRequest:
     address: str
     targets: list[str]
-    build: Any                      # a pipeline.BuildRequest; its target and out_dir are set per target
+    build: Any                      # a build_request.BuildRequest; its target and out_dir are set per target
     out: Path
     timeout: float = 600.0          # seconds a device may take, from when its task is sent
     iterations: int = 50

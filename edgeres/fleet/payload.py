@@ -55,7 +55,7 @@ def _payload(target: str, kind: str, tarball: Path, precisions: list[str]) -> Pa
 
 
 def build_payload(request: Any, log: Any = None) -> Payload:
-    """Build ``request`` (a ``pipeline.BuildRequest``) on this host and pack what its devices need."""
+    """Build ``request`` (a ``build_request.BuildRequest``) on this host and pack what its devices need."""
     from edgeres.pipeline import build
 
     result = build(request, log)
@@ -68,8 +68,8 @@ def build_payload(request: Any, log: Any = None) -> Payload:
 
 def write_bundles(request: Any, result: Any) -> Path:
     """``OUT/fleet-TARGET.tar.gz`` for a build's result: a bundle per built precision and the validation slice."""
-    from edgeres.backends import Artifact
-    from edgeres.pipeline import resolve_model
+    from edgeres.artifact import Artifact
+    from edgeres.build_request import resolve_model
 
     source = resolve_model(request)
     artifacts = {row["precision"]: Artifact.load(row["extra"]["artifact"]) for row in result.rows}

@@ -138,11 +138,11 @@ def _threads() -> int:
 
 def preflight(target: str | None = None, name: str | None = None) -> DeviceInfo:
     """Probe this device. ``target`` defaults to the best one its usable backends offer."""
-    from edgeres.backends import BACKEND_MODULES, get_backend
+    from edgeres.backends import backend_names, get_backend
     from edgeres.errors import EdgeresError
     from edgeres.targets import get_target
 
-    availability = {b: get_backend(b).available() for b in BACKEND_MODULES}
+    availability = {b: get_backend(b).available() for b in backend_names()}
     usable = {b: a.version for b, a in availability.items() if a.ok}
     problems: list[str] = []
     chosen = target or default_target(usable)
@@ -154,7 +154,8 @@ def preflight(target: str | None = None, name: str | None = None) -> DeviceInfo:
         backend = "unknown"
     if backend in availability and not availability[backend].ok:
         problems.append(f"{backend} is not usable here: {availability[backend].reason}")
-    gpu = availability["tensorrt"].details or None if availability["tensorrt"].ok else None
+    trt = availability.get("tensorrt")
+    gpu = (trt.details or None) if trt is not None and trt.ok else None
     board = _read("/proc/device-tree/model")
     board = board.rstrip("\x00") if board else None
     gpu_name = gpu.get("gpu") if gpu else None

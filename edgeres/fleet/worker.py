@@ -18,8 +18,6 @@ from edgeres.errors import EdgeresError
 from edgeres.fleet.payload import load_payload, unpack
 from edgeres.fleet.preflight import preflight
 
-CHUNK = 32  # validation inputs per call
-
 
 def measure_on_device(data: bytes, sha256: str, settings_json: str) -> str:
     """Run one payload on this device. ``settings``: target, kind, device (its name), iterations,
@@ -43,52 +41,35 @@ def measure_on_device(data: bytes, sha256: str, settings_json: str) -> str:
 
 
 def measure(root: Path, settings: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Report rows and what was timed, for an unpacked payload: the one place that measures.
-
-    Today: ``kit build`` for a kit, validate + bench for bundles (the functions those commands use).
-    """
+    """Report rows and what was timed, for an unpacked payload: ``kit build`` for a kit, and for
+    bundles the measure step every other command uses (``edgeres.measure``)."""
     iterations, warmup = int(settings.get("iterations", 50)), int(settings.get("warmup", 10))
     sizes = settings.get("batch_sizes") or [1]
     if settings["kind"] == "kit":
-        from edgeres.bundle.kit import build_kit
+        from edgeres.kit import build_kit
 
         report = build_kit(root, out=root / "engines", batch_sizes=sizes, iterations=iterations, warmup=warmup)
-        return [{"target": report["target"], "backend": "tensorrt", **r} for r in report["rows"]], report["timing"]
+        return report["rows"], report["timing"]
     manifest = load_payload(root)
     validation = manifest["validation"]
     inputs = np.load(root / validation["inputs"], allow_pickle=False)
     reference = np.load(root / validation["reference_logits"], allow_pickle=False)
     labels = np.load(root / validation["labels"], allow_pickle=False) if "labels" in validation else None
-    rows = [_measure_bundle(root / rel, precision, inputs, labels, reference, sizes, iterations, warmup)
-            for precision, rel in manifest["bundles"].items()]
+    rows = [_measure_bundle(root / rel, inputs, labels, reference, sizes, iterations, warmup)
+            for rel in manifest["bundles"].values()]
     first = rows[0]["extra"]["latency"][0] if rows else {}
     timing = {"where": "device", "what": first.get("timed"), "batch": sizes, "warmup": warmup,
               "iterations": iterations, "threads": first.get("threads")}
     return rows, timing
 
 
-def _measure_bundle(bundle: Path, precision: str, inputs: np.ndarray, labels: np.ndarray | None,
-                    reference: np.ndarray, sizes: list[int], iterations: int, warmup: int) -> dict[str, Any]:
-    from edgeres.validate import compare, measure_latency
-    from edgeres.validate.evaluate import open_for_bench
-    from edgeres.validate.metrics import run_batch
+def _measure_bundle(path: Path, inputs: np.ndarray, labels: np.ndarray | None, reference: np.ndarray,
+                    sizes: list[int], iterations: int, warmup: int) -> dict[str, Any]:
+    from edgeres.bundle import load_bundle
+    from edgeres.measure import measure as measure_artifact
 
-    opened = open_for_bench(bundle)
-    try:
-        logits = np.concatenate([run_batch(opened.runner, inputs[s:s + CHUNK]) for s in range(0, len(inputs), CHUNK)])
-        acc = compare(logits, labels, reference)
-        latency = measure_latency(opened.runner, opened.input_shape, batch_sizes=sizes, iterations=iterations,
-                                  warmup=warmup)
-        info = dict(getattr(opened.runner, "info", None) or {})
-    finally:
-        if opened.close:
-            opened.close()
-    b1, bmax = latency[0], latency[-1]
-    return {"target": opened.description.get("target"), "backend": opened.description.get("backend"),
-            "precision": precision, "execution_precision": info.get("execution_precision"),
-            "top1": acc.top1, "top5": acc.top5, "top1_drop": acc.top1_drop, "agreement": acc.agreement,
-            "cosine": acc.cosine, "p50_ms": b1.p50_ms, "p99_ms": b1.p99_ms, "batch": b1.batch_size,
-            "throughput": bmax.throughput, "fidelity_only": labels is None, "device": info.get("device"),
-            "timed": b1.timed, "threads": b1.threads,
-            "size_bytes": sum(p.stat().st_size for p in bundle.iterdir() if p.is_file()),
-            "extra": {"latency": [r.to_dict() for r in latency], "n_images": acc.n, "throughput_batch": bmax.batch_size}}
+    with load_bundle(path) as bundle, bundle.load_runner() as runner:  # checksums verified on loading
+        return measure_artifact(runner, inputs, artifact=bundle.artifact(), target=bundle.target,
+                                input_shape=bundle.sample_shape, batch_sizes=sizes, labels=labels,
+                                reference=reference, iterations=iterations, warmup=warmup,
+                                fidelity_only=labels is None).row()
