@@ -11,9 +11,11 @@ from edgeres.errors import EdgeresError
 EXTRAS = {
     "onnxruntime": "onnxruntime",
     "openvino": "openvino",
-    "nncf": "openvino",
+    "nncf": "build",
+    "onnx": "build",
+    "ray": "fleet",
     "tensorrt": "tensorrt",
-    "torch": "torch",
+    "torch": "build",
     "PIL": "core",
     "sklearn": "demo",
     "skimage": "demo",

@@ -248,7 +248,7 @@ def _kit(stages: Stages, out: Path, target: Target, precisions: list[str], fp32_
     def run() -> dict[str, Any]:
         from edgeres.kit import write_kit
 
-        inputs = _slice_inputs(val, SLICE_SIZE)
+        inputs = slice_inputs(val, SLICE_SIZE)
         n = len(inputs)
         labels = reference["labels"]
         write_kit(where, target=target, fp32_onnx=fp32_onnx, qdq_onnx=qdq_onnx, precisions=precisions,
@@ -263,7 +263,7 @@ def _kit(stages: Stages, out: Path, target: Target, precisions: list[str], fp32_
     return Path(stages.run(f"device kit {target.name}", key, run, outputs=lambda r: [Path(r["path"])])["path"])
 
 
-def _slice_inputs(val: Any, size: int) -> np.ndarray:
+def slice_inputs(val: Any, size: int) -> np.ndarray:
     """The first ``size`` preprocessed validation inputs, in the reference logits' order."""
     parts, count = [], 0
     for images, _labels in val.batches(64):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,10 @@ try:  # Python 3.11+
 except ImportError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "targets"
+# the repository's targets/ (a checkout or editable install), else where a wheel installs them (data-files)
+BUILTIN_DIR = next((d for d in (Path(__file__).resolve().parent.parent / "targets",
+                                Path(sys.prefix) / "share" / "edgeres" / "targets") if d.is_dir()),
+                   Path(__file__).resolve().parent.parent / "targets")
 ENV_DIR = "EDGERES_TARGETS_DIR"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 

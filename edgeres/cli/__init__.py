@@ -1,7 +1,7 @@
 """The ``edgeres`` command. Thin: it parses, calls the Python API, prints.
 
 One module per command group: ``model`` (info, doctor, export, targets), ``quantize``,
-``measure`` (validate, bench), ``artifacts`` (package, report), ``kit``, ``build``; ``common``
+``measure`` (validate, bench), ``artifacts`` (package, report), ``kit``, ``build``, ``fleet``; ``common``
 holds what they share. Each subcommand has an ``add_<name>`` function that declares its
 arguments and a ``_run_<name>`` function that does the work and returns a result to print. An
 ``EdgeresError`` becomes one line on stderr and a non-zero exit, never a traceback.
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from edgeres import __version__
-from edgeres.cli import artifacts, build, kit, measure, model, quantize
+from edgeres.cli import artifacts, build, fleet, kit, measure, model, quantize
 from edgeres.errors import EdgeresError
 
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     artifacts.add_report(sub)
     kit.add_kit(sub)
     build.add_build(sub)
+    fleet.add_fleet(sub)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from edgeres.cli.common import emit, integer, keep_fp_list
 
@@ -13,10 +14,18 @@ def _csv(text: str | None) -> list[str] | None:
 
 
 def add_build(sub: argparse._SubParsersAction) -> None:
-    from edgeres.quantize.calibrate import DEFAULT_METHOD, METHODS
-
     p = sub.add_parser("build", help="model -> ONNX -> INT8 -> engines (or a device kit) -> report -> bundle")
     p.add_argument("--target", required=True, help="target name, alias or TOML file (see: edgeres targets)")
+    add_build_flags(p)
+    p.add_argument("--out", default=None, help="output folder (default: out/resnetDEPTH-TARGET)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=_run_build)
+
+
+def add_build_flags(p: argparse.ArgumentParser) -> None:
+    """What to build: the flags ``edgeres build`` and ``edgeres fleet run`` share."""
+    from edgeres.quantize.calibrate import DEFAULT_METHOD, METHODS
+
     p.add_argument("--depth", type=integer, required=True, help="ResNet depth: 18, 34, 50, 101 or 152")
     p.add_argument("--weights", default=None,
                    help="checkpoint (.pth, torchvision layout) or a trained-model folder with model.pth + model.json;"
@@ -43,27 +52,30 @@ def add_build(sub: argparse._SubParsersAction) -> None:
                    "quantizes every layer (default: the first conv and the last FC)")
     p.add_argument("--bench-seconds", type=float, default=2.0, help="time budget per latency measurement")
     p.add_argument("--targets-dir", default=None, help="extra folder of target TOML files")
-    p.add_argument("--out", default=None, help="output folder (default: out/resnetDEPTH-TARGET)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(handler=_run_build)
 
 
-def _run_build(args: argparse.Namespace) -> int:
+def build_request(args: argparse.Namespace, target: str, out: str | None) -> Any:
+    """The ``build_request.BuildRequest`` that the flags of ``add_build_flags`` ask for."""
     from pathlib import Path
 
-    from edgeres.pipeline import BuildRequest, build
-    from edgeres.report import summary_table
+    from edgeres.build_request import BuildRequest
 
-    req = BuildRequest(
-        target=args.target, depth=args.depth, weights=Path(args.weights) if args.weights else None,
-        out_dir=Path(args.out) if args.out else None,
+    return BuildRequest(
+        target=target, depth=args.depth, weights=Path(args.weights) if args.weights else None,
+        out_dir=Path(out) if out else None,
         num_classes=args.num_classes, input_size=args.input_size, precisions=_csv(args.precision),
         calib=args.calib, calib_size=args.calib_size, val=args.val, val_size=args.val_size,
         batch_profile=args.batch_profile, accuracy_budget=args.accuracy_budget, method=args.method,
         keep_fp=keep_fp_list(args.keep_fp), bench_seconds=args.bench_seconds,
         targets_dir=Path(args.targets_dir) if args.targets_dir else None,
     )
-    result = build(req)
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    from edgeres.pipeline import build
+    from edgeres.report import summary_table
+
+    result = build(build_request(args, args.target, args.out))
     lines = [summary_table(result.rows)] if result.rows else []
     if result.recommended:
         lines.append(f"recommended: {result.recommended} on {result.target.name}")
