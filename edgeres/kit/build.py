@@ -81,11 +81,13 @@ def _build_one(kit: Kit, backend: Backend, target: Any, precision: str, out_dir:
 
 def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | None = None,
               out: str | os.PathLike[str] | None = None, batch_sizes: Sequence[int] | None = None,
-              iterations: int = 100, warmup: int = 10, options: Mapping[str, Any] | None = None,
-              log: Callable[[str], None] | None = None) -> dict[str, Any]:
+              iterations: int = 100, min_seconds: float = 3.0, warmup: int = 10,
+              options: Mapping[str, Any] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """On the device: build the kit's engines, validate and benchmark them, write ``kit-report.json``.
 
-    Returns the report. ``options`` override the kit's backend options (e.g. dla_core,
+    Each latency figure is timed for at least ``iterations`` runs and ``min_seconds`` (trtexec:
+    3 s); throughput is measured apart, in the runner's throughput mode (TensorRT: several
+    execution contexts on their own CUDA streams, as ``trtexec --streams``). Returns the report. ``options`` override the kit's backend options (e.g. dla_core,
     typed_mode); ``out`` defaults to ``KIT/engines``.
     """
     say = log or (lambda _msg: None)
@@ -114,20 +116,24 @@ def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | N
         say(f"validating {p} on {len(inputs)} inputs, then timing it (host wall clock, then device time) ...")
         with backend.load(artifact) as runner:
             m = measure(runner, inputs, artifact=artifact, target=target.name, input_shape=(c, h, w),
-                        batch_sizes=sizes, labels=labels, reference=reference, iterations=iterations,
-                        warmup=warmup, fidelity_only=labels is None)
+                        batch_sizes=sizes, labels=labels, reference=reference, min_runs=iterations,
+                        min_seconds=min_seconds, warmup=warmup, fidelity_only=labels is None)
+        measured = m.row()
         plan = artifact.metadata["plan"]
         rows.append({
             "target": m.target, "backend": m.backend, "precision": p, "execution_precision": m.execution_precision,
             "accuracy": m.accuracy.to_dict(), "latency": [r.to_dict() for r in m.latency],
             "size_bytes": m.size_bytes, "build_seconds": round(build_s, 2), "fidelity_only": m.fidelity_only,
             "device": m.device, "timed": m.latency[0].timed if m.latency else None, "notes": list(plan["notes"]),
+            **{k: measured[k] for k in ("throughput", "throughput_label", "load_warning", "execution_note")},
             "extra": {"engine": str(artifact.path), "typed_mode": plan["typed_mode"], "plan": plan,
-                      "device_latency": [r.to_dict() for r in m.device_latency]},
+                      "device_latency": [r.to_dict() for r in m.device_latency],
+                      "throughput": measured["extra"]["throughput"]},
         })
     validation = {"n": len(inputs), "labels": labels is not None}
     return _write_report(kit, target, backend, rows, warnings, out_dir, validation,
-                         {"batch": sizes, "warmup": warmup, "iterations": iterations})
+                         {"batch": sizes, "warmup": warmup,
+                          "runs": f"until at least {iterations} runs and {min_seconds:g} s"})
 
 
 def _write_report(kit: Kit, target: Any, backend: Backend, rows: list[dict[str, Any]], warnings: list[str],
