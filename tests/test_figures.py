@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from edgeres.report import ResultRow, summary_table
-
 from edgeres.pipeline import recommend
+from edgeres.report import ResultRow, summary_table
 from edgeres.validate.figures import execution_note
 
 

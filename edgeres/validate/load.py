@@ -73,7 +73,7 @@ class LoadSample:
         parts = []
         if self.others_cpus is not None:
             parts.append(f"other processes used {self.others_cpus:.2f} of {self.cpus} CPUs")
-        if self.steal_share:
+        if self.steal_share and self.steal_share >= 0.005:
             parts.append(f"steal {100 * self.steal_share:.0f}%")
         if self.loadavg:
             parts.append(f"load average {self.loadavg[0]:.2f}")
