@@ -40,7 +40,9 @@ class BuildRequest:
     accuracy_budget: float | None = None
     method: str | None = None
     keep_fp: list[str] | None = None
-    bench_seconds: float = 2.0
+    bench_seconds: float = 2.0  # a build times each figure for at least this long...
+    bench_runs: int = 50        # ...and at least this many runs (bench: 100 runs and 5 s; p99 needs 100)
+    rebench: bool = False       # re-measure every precision even when its artifact is reused
     targets_dir: Path | None = None
 
 
@@ -162,6 +164,8 @@ def check_request(req: BuildRequest, target: Target) -> None:
     """Refuse what would otherwise fail (or be ignored) after minutes of work."""
     if req.bench_seconds <= 0:
         raise UsageError(f"--bench-seconds must be positive, got {req.bench_seconds}")
+    if req.bench_runs < 1:
+        raise UsageError(f"--bench-runs must be at least 1, got {req.bench_runs}")
     checks.accuracy_budget(req.accuracy_budget)
     checks.at_least_one(calib_size=req.calib_size, val_size=req.val_size)
     if req.val_size is not None and req.val is None:

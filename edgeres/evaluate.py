@@ -18,7 +18,13 @@ from edgeres.artifact import Artifact
 from edgeres.backends.base import Runner
 from edgeres.errors import EdgeresError
 from edgeres.measure import label_map, run_and_compare
-from edgeres.validate.latency import LatencyResult, current_rss_mb, measure_latency
+from edgeres.validate.latency import (
+    DEFAULT_MIN_RUNS,
+    DEFAULT_MIN_SECONDS,
+    LatencyResult,
+    current_rss_mb,
+    measure_latency,
+)
 from edgeres.validate.metrics import AccuracyResult, collect_logits
 from edgeres.validate.runner import artifact_fixed_batch, artifact_input_shape, load_runner
 
@@ -103,10 +109,18 @@ def parse_batches(text: str | Sequence[int]) -> list[int]:
 
 
 def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None = None, *,
-          iterations: int | None = None, seconds: float | None = None, warmup: int = 10,
-          threads: int | None = None) -> dict[str, Any]:
-    """Time an artifact: a dict with "runner" (its info), "results" (LatencyResult per batch) and
-    "rss_before_load_mb" (resident memory of this process before the model was loaded)."""
+          min_runs: int = DEFAULT_MIN_RUNS, min_seconds: float = DEFAULT_MIN_SECONDS, warmup: int = 10,
+          threads: int | None = None, throughput: bool = True, wait_quiet: float = 0.0,
+          retries: int = 0) -> dict[str, Any]:
+    """Time an artifact: a dict with "runner" (its info), "results" (LatencyResult per batch),
+    "throughput" (a ThroughputResult in the backend's throughput mode, or None), "attempts" and
+    "rss_before_load_mb" (resident memory of this process before the model was loaded).
+
+    ``wait_quiet`` seconds are spent waiting for the CPU to be quiet first; a measurement taken
+    while the machine was busy is repeated up to ``retries`` times (the last one is kept)."""
+    from edgeres.validate.load import wait_for_quiet
+    from edgeres.validate.throughput import measure_throughput
+
     rss_before = current_rss_mb()
     opened = open_for_bench(path, threads=threads)
     try:
@@ -114,15 +128,22 @@ def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None 
         if opened.fixed_batch and any(b != opened.fixed_batch for b in sizes):
             raise EdgeresError(f"{Path(path).name} was built for batch {opened.fixed_batch} only: use --batch "
                                f"{opened.fixed_batch}, or export with --batch dynamic")
-        results = measure_latency(opened.runner, opened.input_shape, sizes, iterations=iterations,
-                                  seconds=seconds, warmup=warmup)
+        for attempt in range(1, retries + 2):
+            if wait_quiet:
+                wait_for_quiet(wait_quiet)
+            results = measure_latency(opened.runner, opened.input_shape, sizes, min_runs=min_runs,
+                                      min_seconds=min_seconds, warmup=warmup)
+            tput = measure_throughput(opened.runner, opened.input_shape, tuple(sizes),
+                                      min_seconds=min_seconds) if throughput else None
+            if not (any(r.load_warning for r in results) or (tput and tput.load.get("busy"))):
+                break
         info = dict(opened.runner.info)
     finally:
         opened.runner.close()
         if opened.close:
             opened.close()
     return {**opened.description, "input_shape": list(opened.input_shape), "runner": info,
-            "rss_before_load_mb": rss_before, "results": results}
+            "rss_before_load_mb": rss_before, "results": results, "throughput": tput, "attempts": attempt}
 
 
 def _preprocess_of(artifact: Artifact) -> Any:
@@ -197,7 +218,13 @@ def format_bench(payload: dict[str, Any]) -> str:
     head = (f"bench {payload.get('artifact')}: {info.get('backend', '?')} {info.get('backend_version', '')} on "
             f"{info.get('device', '?')}, {info.get('precision', payload.get('precision'))}, input {c}x{h}x{w}")
     if results:
-        r = results[0]
-        runs = f"{r.iterations} timed runs" if len({x.iterations for x in results}) == 1 else "timed runs"
-        head += f"\nwarm-up {r.warmup} runs, then {runs} per batch size"
-    return head + "\n" + format_latency(results)
+        head += f"\nlatency: warm-up {results[0].warmup} runs, then timed runs (n per batch size below)"
+    text = head + "\n" + format_latency(results)
+    tput = payload.get("throughput")
+    if tput is not None:
+        text += f"\nthroughput (its own measurement): {tput.label()}\n  timed: {tput.timed}"
+        if tput.load.get("warning"):
+            text += f"\n  WARNING: {tput.load['warning']}"
+    if payload.get("attempts", 1) > 1:
+        text += f"\nmeasured {payload['attempts']} times (the machine was busy); the last measurement is shown"
+    return text

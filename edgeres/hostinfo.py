@@ -1,4 +1,9 @@
-"""What machine this is, for runner info and the environment block of a report (torch-free)."""
+"""What machine this is, for runner info, the environment block of a report and ``edgeres doctor``
+(torch-free).
+
+The instruction sets that decide which precision pays off on a CPU are read from the flags the
+kernel reports (/proc/cpuinfo), never assumed: machines differ from one run to the next.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +16,91 @@ from typing import Any
 
 from edgeres import __version__
 
+# Instruction set -> the /proc/cpuinfo flags that show it (any one is enough).
+ISA_FLAGS: dict[str, tuple[str, ...]] = {
+    "AVX2": ("avx2",),
+    "AVX-512": ("avx512f",),
+    "AVX-512 VNNI": ("avx512_vnni",),
+    "AVX-VNNI": ("avx_vnni",),
+    "AVX-512 BF16": ("avx512_bf16",),
+    "AVX-512 FP16": ("avx512_fp16",),
+    "AMX-INT8": ("amx_int8",),
+    "AMX-BF16": ("amx_bf16",),
+    "AMX-FP16": ("amx_fp16",),
+    "NEON": ("asimd", "neon"),
+    "ARM dot product": ("asimddp",),
+    "ARM FP16": ("asimdhp", "fphp"),
+}
+
 
 def cpu_name() -> str:
     """The CPU's marketing name ("AMD EPYC", "Cortex-A78AE"...), from /proc/cpuinfo where there is one."""
+    value = _cpuinfo_field(("model name", "hardware", "cpu model"))
+    return value or platform.processor() or platform.machine() or "CPU"
+
+
+def _cpuinfo_field(names: tuple[str, ...]) -> str | None:
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                if line.lower().startswith(names):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "CPU"
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """The feature flags of the first CPU ("flags" on x86, "Features" on ARM); empty if unreadable."""
+    value = _cpuinfo_field(("flags", "features"))
+    return set(value.split()) if value else set()
+
+
+def instruction_sets(flags: set[str] | None = None) -> dict[str, bool]:
+    """Which of the precision-deciding instruction sets (``ISA_FLAGS``) this CPU reports."""
+    flags = cpu_flags() if flags is None else flags
+    found = {name: any(f in flags for f in wanted) for name, wanted in ISA_FLAGS.items()}
+    is_arm = found["NEON"]
+    return {k: v for k, v in found.items() if v or (k.startswith(("ARM", "NEON")) == is_arm)}
+
+
+def precision_notes(flags: set[str] | None = None) -> list[str]:
+    """What the instruction sets mean for each precision, in words ("INT8 uses AVX-512 VNNI here")."""
+    isa = instruction_sets(flags)
+    has = lambda name: isa.get(name, False)
+    if has("AMX-INT8"):
+        int8 = "INT8 uses AMX tile multiplies here (the fastest INT8 path on a CPU)"
+    elif has("AVX-512 VNNI"):
+        int8 = "INT8 uses AVX-512 VNNI here (one instruction per 4-way int8 dot product)"
+    elif has("AVX-VNNI"):
+        int8 = "INT8 uses AVX-VNNI (256-bit) here"
+    elif has("ARM dot product"):
+        int8 = "INT8 uses the ARM dot-product instructions here"
+    elif has("AVX2") or has("NEON"):
+        int8 = "INT8 has no VNNI/dot-product instructions here: expect ~2-3x FP32, not 4x"
+    else:
+        int8 = "INT8: no SIMD int8 instructions found"
+    if has("AMX-BF16"):
+        bf16 = "BF16 uses AMX here: usually faster than FP32"
+    elif has("AVX-512 BF16"):
+        bf16 = ("BF16 uses AVX-512 BF16 dot products here (no AMX): may be no faster than FP32; "
+                "OpenVINO may run an FP32 IR in bf16 unless told f32")
+    else:
+        bf16 = "BF16: no native support here (runtimes refuse it or emulate it in FP32)"
+    if has("AMX-FP16") or has("AVX-512 FP16") or has("ARM FP16"):
+        fp16 = "FP16 arithmetic instructions are present (a runtime may still execute f32: check the exec column)"
+    else:
+        fp16 = "FP16: no native arithmetic here (an fp16 model executes in FP32)"
+    return [int8, bf16, fp16]
+
+
+def describe_cpu(flags: set[str] | None = None) -> dict[str, object]:
+    """Name, logical CPUs, instruction sets and what they mean: for doctor and every report."""
+    isa = instruction_sets(flags)
+    return {"cpu": cpu_name(), "logical_cpus": usable_cpus(),
+            "instruction_sets": [k for k, v in isa.items() if v],
+            "missing": [k for k, v in isa.items() if not v], "precision_notes": precision_notes(flags),
+            "frequency": frequency_policy()}
 
 
 def _board() -> str | None:
@@ -64,6 +143,7 @@ def environment() -> dict[str, Any]:
     return {
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
+        "cpu_features": describe_cpu(),
         "gpu": _gpu_name(),
         "board": _board(),
         "os": platform.platform(),
@@ -81,3 +161,63 @@ def environment_label(env: dict[str, Any]) -> str:
     if isinstance(gpu, dict):  # a kit report's GPU record: {"name", "compute_capability", ...}
         gpu = gpu.get("name")
     return str(env.get("board") or gpu or env.get("cpu") or "unknown machine")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def cpu_mhz() -> float | None:
+    """The highest clock the CPU reports: cpufreq's maximum where readable, else /proc/cpuinfo's current MHz."""
+    maximum = _read(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"))
+    if maximum and maximum.isdigit():
+        return int(maximum) / 1000.0
+    value = _cpuinfo_field(("cpu mhz",))
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def frequency_policy() -> dict[str, object]:
+    """CPU frequency governor and turbo/boost state where the kernel exposes them (None where not: VMs)."""
+    governor = _read(Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"))
+    no_turbo = _read(Path("/sys/devices/system/cpu/intel_pstate/no_turbo"))
+    boost = _read(Path("/sys/devices/system/cpu/cpufreq/boost"))
+    turbo = (no_turbo == "0") if no_turbo in ("0", "1") else (boost == "1") if boost in ("0", "1") else None
+    return {"governor": governor, "turbo": turbo, "mhz": cpu_mhz()}
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+# int8 multiply-accumulates per cycle per core, and why: one 512-bit VPDPBUSD does 64 u8*s8 MACs;
+# server cores (Xeon Gold/Platinum, Zen 5) issue two per cycle. AMX: 1024 int8 MACs per cycle per core.
+INT8_MACS_PER_CYCLE = (
+    ("AMX-INT8", 1024, "AMX TMUL: 1024 int8 MACs/cycle/core"),
+    ("AVX-512 VNNI", 128, "AVX-512 VNNI: 2 x VPDPBUSD zmm/cycle x 64 MACs"),
+    ("AVX-VNNI", 64, "AVX-VNNI: 2 x VPDPBUSD ymm/cycle x 32 MACs"),
+    ("AVX2", 32, "AVX2: VPMADDUBSW+VPMADDWD pairs, ~32 MACs/cycle"),
+)
+
+
+def int8_peak(cores: int | None = None, flags: set[str] | None = None) -> dict[str, object] | None:
+    """The CPU's INT8 peak in MAC/s from what it reports: MACs/cycle/core x cores x clock, with the formula."""
+    isa = instruction_sets(flags)
+    mhz = cpu_mhz()
+    cores = cores or usable_cpus()
+    for name, macs, basis in INT8_MACS_PER_CYCLE:
+        if isa.get(name) and mhz:
+            peak = macs * cores * mhz * 1e6
+            return {"macs_per_second": peak, "macs_per_cycle_per_core": macs, "cores": cores, "mhz": mhz,
+                    "basis": basis, "formula": f"{macs} MACs/cycle x {cores} cores x {mhz:.0f} MHz = "
+                                               f"{peak / 1e9:.0f} GMAC/s"}
+    return None

@@ -16,13 +16,16 @@ import numpy as np
 
 from edgeres.artifact import Artifact
 from edgeres.errors import EdgeresError
-from edgeres.validate.latency import LatencyResult, measure_latency
+from edgeres.validate.figures import execution_note
+from edgeres.validate.latency import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS, LatencyResult, measure_latency
 from edgeres.validate.metrics import AccuracyResult, collect_logits, compare, run_batch
+from edgeres.validate.throughput import ThroughputResult, measure_throughput
 
 
 @dataclass
 class Measurement:
-    """One artifact, measured: accuracy against labels and the FP32 reference, and latency.
+    """One artifact, measured: accuracy against labels and the FP32 reference, latency, and
+    throughput as its own measurement in the runner's throughput mode.
 
     ``latency`` is timed as the runner says (``runner.info["timed"]``); a runner that can also
     time on the device adds ``device_latency``.
@@ -38,20 +41,28 @@ class Measurement:
     size_bytes: int | None = None
     fidelity_only: bool = False
     device_latency: list[LatencyResult] = field(default_factory=list)
+    throughput: ThroughputResult | None = None
 
     def row(self, **extra: Any) -> dict[str, Any]:
-        """The report row (``edgeres.report.ResultRow`` keys): accuracy, then p50/p99 at
-        the smallest batch and throughput at the largest."""
-        acc, first, last = self.accuracy, self.latency[0], self.latency[-1]
+        """The report row (``edgeres.report.ResultRow`` keys): accuracy, p50/p99 and their run count
+        at the smallest batch, throughput from its own measurement (or the largest batch's
+        synchronous rate without one), what the backend executed, and the load warning if any."""
+        acc, first, last, tput = self.accuracy, self.latency[0], self.latency[-1], self.throughput
+        warnings = [w for w in [*(r.load_warning for r in self.latency), tput and tput.load.get("warning")] if w]
         return {
             "target": self.target, "backend": self.backend, "precision": self.precision,
             "execution_precision": self.execution_precision,
+            "execution_note": execution_note(self.precision, self.execution_precision),
             "top1": acc.top1, "top5": acc.top5, "top1_drop": acc.top1_drop, "agreement": acc.agreement,
-            "cosine": acc.cosine, "p50_ms": first.p50_ms, "p99_ms": first.p99_ms, "batch": first.batch_size,
-            "throughput": last.throughput, "size_bytes": self.size_bytes, "fidelity_only": self.fidelity_only,
+            "cosine": acc.cosine, "p50_ms": first.p50_ms, "p99_ms": first.p99_ms, "runs": first.iterations,
+            "batch": first.batch_size, "throughput": tput.images_per_second if tput else last.throughput,
+            "throughput_label": tput.label() if tput else f"synchronous, batch {last.batch_size}",
+            "load_warning": warnings[0] if warnings else None,
+            "size_bytes": self.size_bytes, "fidelity_only": self.fidelity_only,
             "device": self.device, "timed": first.timed, "threads": first.threads,
-            "extra": {"throughput_batch": last.batch_size, "latency": [r.to_dict() for r in self.latency],
-                      "n_images": acc.n, **extra},
+            "extra": {"throughput_batch": tput.batch if tput else last.batch_size,
+                      "latency": [r.to_dict() for r in self.latency],
+                      "throughput": tput.to_dict() if tput else None, "n_images": acc.n, **extra},
         }
 
 
@@ -91,12 +102,17 @@ def run_and_compare(runner: Any, data: Any, *, labels: np.ndarray | None = None,
 
 def measure(runner: Any, data: Any, *, artifact: Artifact, target: str, input_shape: tuple[int, int, int],
             batch_sizes: Sequence[int], labels: np.ndarray | None = None, reference: np.ndarray | None = None,
-            seconds: float | None = None, iterations: int | None = None, warmup: int = 10,
-            fidelity_only: bool | None = None, progress: str | None = None) -> Measurement:
-    """Run -> compare with the FP32 reference -> time: the ``Measurement`` of one artifact."""
+            min_runs: int = DEFAULT_MIN_RUNS, min_seconds: float = DEFAULT_MIN_SECONDS, warmup: int = 10,
+            throughput_batches: Sequence[int] | None = None, fidelity_only: bool | None = None,
+            progress: str | None = None) -> Measurement:
+    """Run -> compare with the FP32 reference -> time -> throughput: the ``Measurement`` of one artifact.
+
+    Latency is timed at each of ``batch_sizes`` until ``min_runs`` runs and ``min_seconds``; then
+    throughput, for at least ``min_seconds``, in the runner's best mode over ``throughput_batches``
+    (default: ``batch_sizes``; see ``edgeres.validate.throughput``)."""
     accuracy = run_and_compare(runner, data, labels=labels, reference=reference, progress=progress)
     info = runner.info
-    timing = {"iterations": iterations, "seconds": seconds, "warmup": warmup}
+    timing = {"min_runs": min_runs, "min_seconds": min_seconds, "warmup": warmup}
     latency = measure_latency(runner, input_shape, batch_sizes=batch_sizes, **timing)
     device_latency: list[LatencyResult] = []
     if "device" in getattr(runner, "timing_modes", ()):
@@ -105,9 +121,10 @@ def measure(runner: Any, data: Any, *, artifact: Artifact, target: str, input_sh
             device_latency = measure_latency(runner, input_shape, batch_sizes=batch_sizes, **timing)
         finally:
             runner.timing = "host"
+    tput = measure_throughput(runner, input_shape, tuple(throughput_batches or batch_sizes), min_seconds=min_seconds)
     return Measurement(
         target=target, backend=str(info.get("backend") or artifact.backend), precision=artifact.precision,
-        accuracy=accuracy, latency=latency, device_latency=device_latency,
+        accuracy=accuracy, latency=latency, device_latency=device_latency, throughput=tput,
         execution_precision=info.get("execution_precision") or artifact.metadata.get("execution_precision"),
         device=info.get("device"), size_bytes=artifact_bytes(artifact),
         fidelity_only=accuracy.top1 is None if fidelity_only is None else fidelity_only)

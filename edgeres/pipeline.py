@@ -116,7 +116,7 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
                 built = _backend_build(stages, out, target, precision, graph, calib, profile, control)
                 artifacts[precision] = Path(built["path"])
                 row = _validate(stages, target, precision, artifacts[precision], val, reference, source,
-                                profile, req.bench_seconds, fidelity_only)
+                                profile, req, fidelity_only)
                 seconds = built["build_seconds"] + (qdq_seconds if graph == qdq_onnx else 0.0)
                 rows.append({**row, "build_seconds": round(seconds, 2)})
         recommended = recommend(rows, budget, labeled=not fidelity_only)
@@ -220,7 +220,7 @@ def _backend_build(stages: Stages, out: Path, target: Target, precision: str, gr
 
 def _validate(stages: Stages, target: Target, precision: str, artifact_path: Path, val: Any,
               reference: dict[str, np.ndarray | None], source: ModelSource, profile: BatchProfile,
-              bench_seconds: float, fidelity_only: bool) -> dict[str, Any]:
+              req: BuildRequest, fidelity_only: bool) -> dict[str, Any]:
     def run() -> dict[str, Any]:
         from edgeres.measure import measure
         from edgeres.validate.frames import first_batch, measure_frames
@@ -229,16 +229,19 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
         with get_backend(target.backend).load(artifact) as runner:
             measured = measure(runner, val, artifact=artifact, target=target.name,
                                input_shape=(3, source.input_size, source.input_size),
-                               batch_sizes=sorted({1, profile.max}), seconds=bench_seconds,
+                               batch_sizes=(1,), throughput_batches=sorted({1, profile.max}),
+                               min_runs=req.bench_runs, min_seconds=req.bench_seconds,
                                labels=reference["labels"], reference=reference["logits"],  # the model's numbering
                                fidelity_only=fidelity_only, progress=f"validate {precision}")
-            frames = measure_frames(artifact, runner, source.preprocess, first_batch(val, 32), seconds=bench_seconds)
+            frames = measure_frames(artifact, runner, source.preprocess, first_batch(val, 32),
+                                    seconds=req.bench_seconds)
         return {**measured.row(artifact=str(artifact.path), frames=frames),
                 "e2e_host_p50_ms": frames.get("e2e_host_p50_ms"), "e2e_fused_p50_ms": frames.get("e2e_fused_p50_ms")}
 
     key = {"artifact": sha256_file(artifact_path), "target": _target_key(target), "val": val.fingerprint(),
-           "seconds": bench_seconds, "profile": str(profile), "model": source.key(), "fidelity_only": fidelity_only}
-    return stages.run(f"validate + bench {precision}", key, run)
+           "seconds": req.bench_seconds, "runs": req.bench_runs, "profile": str(profile), "model": source.key(),
+           "fidelity_only": fidelity_only}
+    return stages.run(f"validate + bench {precision}", key, run, force=req.rebench)
 
 
 def _kit(stages: Stages, out: Path, target: Target, precisions: list[str], fp32_onnx: Path, qdq_onnx: Path | None,
@@ -291,7 +294,7 @@ def _report(out: Path, target: Target, source: ModelSource, rows: list[dict[str,
     first = rows[0]["extra"]["latency"][0] if rows else {}
     timing = {"where": get_backend(target.backend).timed_on, "what": first.get("timed"),
               "batch": 1, "threads": first.get("threads"), "warmup": first.get("warmup"),
-              "iterations": first.get("iterations")}
+              "runs": f"until at least {first.get('min_runs')} runs and {first.get('min_seconds')} s (n per row)"}
     write_report(rows, out, timing=timing, title=f"edgeres build: ResNet-{source.depth} on {target.name}",
                  model=source.describe(), notes=notes)
     return out

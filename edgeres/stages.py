@@ -72,15 +72,15 @@ class Stages:
         return self.out_dir / RECORDS / (name.replace("/", "--") + ".json")
 
     def run(self, name: str, key: dict[str, Any], fn: Callable[[], dict[str, Any]],
-            outputs: Callable[[dict[str, Any]], list[Path]] | None = None) -> dict[str, Any]:
+            outputs: Callable[[dict[str, Any]], list[Path]] | None = None, force: bool = False) -> dict[str, Any]:
         """Run ``fn`` (which returns a JSON-able result) unless a matching record exists.
 
         ``outputs`` lists the files a result refers to; a record whose files are gone
-        is stale and the stage runs again.
+        is stale and the stage runs again. ``force`` runs it even so (``--rebench``).
         """
         digest = sha256_json(key)
         record_path = self._record_path(name)
-        if record_path.is_file():
+        if record_path.is_file() and not force:
             try:
                 record = read_json(record_path)
             except ValueError:

@@ -32,9 +32,32 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
 def test_doctor_lists_every_backend(capsys):
     assert main(["doctor", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"onnxruntime", "openvino", "tensorrt"}
+    assert set(data) == {"onnxruntime", "openvino", "tensorrt", "cpu"}
     assert data["onnxruntime"]["ok"] is True
     assert data["tensorrt"]["ok"] is False and data["tensorrt"]["reason"]
+
+
+def test_doctor_names_the_instruction_sets_that_decide_precision(capsys):
+    from edgeres.hostinfo import instruction_sets
+
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    found = [name for name, present in instruction_sets().items() if present]
+    assert "instruction sets: " in out and all(name in out for name in found)
+    assert "INT8 " in out and "BF16" in out and "FP16" in out  # what each precision gets here, in words
+
+
+def test_instruction_set_notes_follow_the_flags():
+    from edgeres.hostinfo import int8_peak, precision_notes
+
+    vnni = {"avx2", "avx512f", "avx512_vnni", "avx512_bf16"}
+    assert precision_notes(vnni)[0].startswith("INT8 uses AVX-512 VNNI")
+    assert precision_notes({"avx2"})[0].startswith("INT8 has no VNNI")
+    assert precision_notes(vnni | {"amx_int8", "amx_bf16"})[:2] == [
+        "INT8 uses AMX tile multiplies here (the fastest INT8 path on a CPU)",
+        "BF16 uses AMX here: usually faster than FP32"]
+    peak = int8_peak(cores=2, flags=vnni)
+    assert peak is None or (peak["macs_per_cycle_per_core"] == 128 and "x 2 cores" in peak["formula"])
 
 
 def test_device_side_commands_need_only_numpy():

@@ -281,7 +281,7 @@ def fake_device(monkeypatch):
 def test_kit_build_on_fake_device_writes_reports(tmp_path, models, fake_device, capsys):
     calls = fake_device("10.3.0.30", cc=(8, 7), dla_cores=2)
     res = _write(tmp_path, models, slice_size=20)
-    assert main(["kit", "build", str(res.tarball), "--iterations", "3", "--warmup", "1", "--batch-sizes", "1,2",
+    assert main(["kit", "build", str(res.tarball), "--iterations", "3", "--min-seconds", "0", "--warmup", "1", "--batch-sizes", "1,2",
                  "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     engines = tmp_path / "kit-jetson" / "engines"
@@ -318,9 +318,12 @@ def test_kit_build_on_fake_device_writes_reports(tmp_path, models, fake_device, 
 def test_kit_build_strong_mode_uses_fp16_onnx(tmp_path, models, fake_device):
     calls = fake_device("10.13.0.35", cc=(8, 9), dla_cores=0)
     res = _write(tmp_path, models, precisions=["fp16"], slice_size=8)
-    report = build_kit(res.path, iterations=2, warmup=0, batch_sizes=[1])
+    report = build_kit(res.path, iterations=2, min_seconds=0, warmup=0, batch_sizes=[1])
     row = report["rows"][0]
     assert row["extra"]["typed_mode"] == "strong" and row["execution_precision"] == "fp16"
+    tput = row["extra"]["throughput"]  # its own measurement: two contexts on two streams, both busy
+    assert tput["streams"] == 2 and tput["requests"] == 2 and tput["requests_busy_max"] == 2
+    assert row["throughput"] == tput["images_per_second"] and "2 streams" in row["throughput_label"]
     assert ("parse_from_file", str(res.path / "onnx" / "model_fp16.onnx")) in calls
     assert any("compute capability 8.7" in w for w in report["notes"])   # kit for Orin, built on sm 8.9
 

@@ -20,6 +20,7 @@ from edgeres.backends import AccuracyControl, BuildSpec, get_backend
 from edgeres.backends import openvino as ovb
 from edgeres.errors import EdgeresError
 from edgeres.targets import get_target
+from edgeres.validate.throughput import measure_throughput
 
 SIZE = 64
 BACKEND = get_backend("openvino")
@@ -311,8 +312,9 @@ def test_runner_sync_async_agree(fp32, photos):
     sync = runner(x)
     assert np.allclose(np.concatenate([runner(x[:5]), runner(x[5:])]), sync, atol=1e-4)
     assert np.allclose(np.concatenate(runner.run_async([x[:4], x[4:]])), sync, atol=1e-4)
-    tp = runner.throughput(x, iterations=3)
-    assert tp["images_per_second"] > 0 and tp["batch"] == 8
+    tp = measure_throughput(runner, (3, x.shape[2], x.shape[3]), (1,), min_runs=4, min_seconds=0.0)
+    assert tp.mode == "async, THROUGHPUT hint" and tp.batch == 1 and tp.runs >= 4 and tp.images_per_second > 0
+    assert tp.requests >= 1 and tp.streams >= 1 and tp.requests_used == tp.requests
     thr = BACKEND.load(fp32, performance_hint="THROUGHPUT", streams=2, threads=2)
     assert thr.info["performance_hint"] == "THROUGHPUT" and thr.info["streams"] == 2
     assert np.allclose(np.concatenate(thr.run_async([x[:4], x[4:]])), sync, atol=1e-4)

@@ -99,7 +99,7 @@ def test_bench_times_a_bundle(bundle_dir, capsys):
     pytest.importorskip("edgeres.evaluate", reason="edgeres bench (issue 4) is not in this tree yet")
     from edgeres.cli import main as cli
 
-    assert cli(["bench", str(tarball_of(bundle_dir)), "--batch", "1,2", "--iterations", "3", "--json"]) == 0
+    assert cli(["bench", str(tarball_of(bundle_dir)), "--batch", "1,2", "--iterations", "3", "--min-seconds", "0", "--no-throughput", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["bundle"].endswith("tiny.tar.gz") and data["target"] == "test-cpu"
     assert [r["batch_size"] for r in data["results"]] == [1, 2] and data["input_shape"] == [3, 32, 32]

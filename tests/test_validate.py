@@ -82,24 +82,29 @@ class FakeRunner:
 
 def test_latency_structure_on_fake_runner():
     runner = FakeRunner()
-    results = measure_latency(runner, (3, 8, 8), batch_sizes=(1, 4), iterations=6, warmup=2)
+    results = measure_latency(runner, (3, 8, 8), batch_sizes=(1, 4), min_runs=6, min_seconds=0, warmup=2)
     assert [r.batch_size for r in results] == [1, 4] and runner.calls == 2 * (6 + 2)
     for r in results:
         assert isinstance(r, LatencyResult) and r.iterations == 6 and r.warmup == 2
-        assert r.min_ms <= r.p50_ms <= r.p90_ms <= r.p99_ms <= r.max_ms and r.mean_ms > 0 and r.std_ms >= 0
+        assert r.p99_ms is None  # 6 runs cannot support a 99th percentile
+        assert r.min_ms <= r.p50_ms <= r.p90_ms <= r.max_ms and r.mean_ms > 0 and r.std_ms >= 0
         assert r.throughput == pytest.approx(r.batch_size * 1000 / r.mean_ms)
         assert r.threads == 3 and r.timed == "fake clock" and r.peak_rss_mb > 0
         assert set(r.to_dict()) >= {"mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms",
                                     "throughput", "threads", "peak_rss_mb"}
     text = format_latency(results)
     assert "p99" in text and "timed: fake clock" in text and "threads: 3" in text
+    assert "until at least 6 runs and 0 s" in text
 
 
-def test_latency_time_budget_and_runner_timer():
+def test_latency_runs_until_both_count_and_time_are_reached():
     runner = FakeRunner(pattern=(0.0,))
     runner.time_batch = lambda batch: (runner(batch), 2.5)[1]  # a runner that times itself (CUDA events)
-    (r,) = measure_latency(runner, (3, 4, 4), seconds=0.05, warmup=0)
-    assert r.iterations >= 5 and r.mean_ms == pytest.approx(2.5) and r.p99_ms == pytest.approx(2.5)
+    (r,) = measure_latency(runner, (3, 4, 4), min_runs=5, min_seconds=0.05, warmup=0)
+    assert r.iterations >= 5 and r.total_seconds >= 0.05 and r.mean_ms == pytest.approx(2.5)
+    (r,) = measure_latency(runner, (3, 4, 4), min_runs=120, min_seconds=0.0, warmup=0)
+    assert r.iterations == 120 and r.p99_ms == pytest.approx(2.5)  # enough runs for p99
+    assert set(r.load) >= {"before", "during", "busy"} and (r.min_runs, r.min_seconds) == (120, 0.0)
 
 
 def test_summary_statistics_are_exact():
@@ -109,9 +114,8 @@ def test_summary_statistics_are_exact():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"iterations": 3, "seconds": 1.0}, "not both"),
-    ({"iterations": 0}, "at least 1"),
-    ({"seconds": -1.0}, "positive"),
+    ({"min_runs": 0}, "at least 1"),
+    ({"min_seconds": -1.0}, "negative"),
     ({"batch_sizes": (0,)}, "positive integers"),
 ])
 def test_latency_bad_arguments(kwargs, message):

@@ -21,23 +21,28 @@ def model(tmp_path_factory):
 
 
 def test_bench_prints_percentiles_and_what_was_timed(model, capsys):
-    assert main(["bench", str(model), "--batch", "1,2", "--iterations", "3", "--warmup", "1", "--threads", "1"]) == 0
+    assert main(["bench", str(model), "--batch", "1,2", "--iterations", "3", "--min-seconds", "0", "--warmup", "1",
+                 "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "p50" in out and "p99" in out and "img/s" in out and "timed: host wall clock" in out
     assert "threads: 1" in out
 
 
 def test_bench_json(model, capsys):
-    assert main(["bench", str(model), "--seconds", "0.05", "--warmup", "0", "--json"]) == 0
+    assert main(["bench", str(model), "--min-runs", "100", "--min-seconds", "0.05", "--warmup", "0", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     (r,) = data["results"]
-    assert r["batch_size"] == 1 and r["iterations"] >= 5 and r["p99_ms"] >= r["p50_ms"]
+    assert r["batch_size"] == 1 and r["iterations"] >= 100 and r["p99_ms"] >= r["p50_ms"]
+    assert r["load"]["during"]["cpus"] >= 1
+    tput = data["throughput"]
+    assert tput["mode"] == "sync" and tput["batch"] == 1 and tput["requests"] == 1 and tput["runs"] >= 10
     assert data["runner"]["backend"] == "onnxruntime" and data["input_shape"] == [3, 32, 32]
 
 
 @pytest.mark.parametrize("argv,message", [
     (["--batch", "0"], "positive integers"),
     (["--iterations", "0"], "at least 1"),
+    (["--retries", "-1"], "cannot be negative"),
 ])
 def test_bench_bad_arguments(model, capsys, argv, message):
     assert main(["bench", str(model), *argv]) != 0

@@ -163,6 +163,25 @@ class TensorRTRunner(Runner):
             times.append(self.cuda.elapsed_ms(start, end))
         return times
 
+    def throughput_queue(self, batch_size: int, streams: int = 2) -> tuple[Any, dict[str, Any]]:
+        """``streams`` sibling runners of this engine, each with its own execution context, buffers
+        and CUDA stream, kept busy by worker threads: ``trtexec --streams`` (for
+        ``edgeres.validate.throughput``). The queue's ``close`` frees the siblings."""
+        from edgeres.validate.throughput import ThreadQueue
+
+        siblings = [TensorRTRunner(self.artifact, self.gpu.index) for _ in range(streams)]
+        queue = ThreadQueue([runner.__call__ for runner in siblings], streams)
+        close_queue = queue.close
+
+        def close() -> None:
+            close_queue()
+            for runner in siblings:
+                runner.close()
+
+        queue.close = close  # type: ignore[method-assign]
+        return queue, {"mode": f"{streams} execution contexts on {streams} CUDA streams", "streams": streams,
+                       "threads": streams}
+
     def close(self) -> None:
         for buf in (getattr(self, "_in_buf", None), getattr(self, "_out_buf", None)):
             if buf is not None:

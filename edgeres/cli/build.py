@@ -50,7 +50,12 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
                         "targets)")
     p.add_argument("--keep-fp", default=None, help="layers to keep in floating point, e.g. conv1,fc; 'none' "
                    "quantizes every layer (default: the first conv and the last FC)")
-    p.add_argument("--bench-seconds", type=float, default=2.0, help="time budget per latency measurement")
+    p.add_argument("--bench-seconds", type=float, default=2.0,
+                   help="time each latency and throughput figure for at least this long (default 2)")
+    p.add_argument("--bench-runs", type=integer, default=50,
+                   help="...and latency for at least this many runs (default 50; p99 is shown from 100)")
+    p.add_argument("--rebench", action="store_true",
+                   help="measure every precision again without rebuilding (reused stages otherwise keep their timings)")
     p.add_argument("--targets-dir", default=None, help="extra folder of target TOML files")
 
 
@@ -67,6 +72,7 @@ def build_request(args: argparse.Namespace, target: str, out: str | None) -> Any
         calib=args.calib, calib_size=args.calib_size, val=args.val, val_size=args.val_size,
         batch_profile=args.batch_profile, accuracy_budget=args.accuracy_budget, method=args.method,
         keep_fp=keep_fp_list(args.keep_fp), bench_seconds=args.bench_seconds,
+        bench_runs=args.bench_runs, rebench=args.rebench,
         targets_dir=Path(args.targets_dir) if args.targets_dir else None,
     )
 

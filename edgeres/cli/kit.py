@@ -22,7 +22,9 @@ def add_kit(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated subset of the kit's precisions (default: all of them)")
     b.add_argument("--out", default=None, help="where engines and kit-report.json go (default: KIT/engines)")
     b.add_argument("--batch-sizes", default=None, help="batch sizes to time, e.g. 1,8 (default: 1, opt and max)")
-    b.add_argument("--iterations", type=integer, default=100, help="timed runs per batch size (default 100)")
+    b.add_argument("--iterations", "--min-runs", dest="iterations", type=integer, default=100,
+                   help="time at least this many runs per batch size (default 100)...")
+    b.add_argument("--min-seconds", type=float, default=3.0, help="...and at least this long (default 3, as trtexec)")
     b.add_argument("--warmup", type=integer, default=10, help="untimed runs first (default 10)")
     b.add_argument("--dla-core", type=int, default=None,
                    help="N: fp16/int8 engines on DLA core N only, GPU left free; -1: GPU (the default)")
@@ -58,7 +60,7 @@ def _run_kit_build(args: argparse.Namespace) -> int:
             raise UsageError(f"--batch-sizes must be integers like 1,8, got {args.batch_sizes!r}") from None
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
     report = build_kit(args.kit, precisions=precisions, out=args.out, batch_sizes=sizes, iterations=args.iterations,
-                       warmup=args.warmup, options=options, log=log)
+                       min_seconds=args.min_seconds, warmup=args.warmup, options=options, log=log)
     table = summary_table(report["rows"])
     where = args.out or f"{report['kit']}/engines"
     text = "\n".join([table, *report["notes"], f"report: {where}/kit-report.json"])

@@ -6,6 +6,7 @@ import argparse
 
 from edgeres.cli.common import emit, integer
 from edgeres.errors import UsageError
+from edgeres.validate.latency import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS
 
 # --- validate ---------------------------------------------------------------------------------
 
@@ -45,9 +46,15 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="latency and throughput of an artifact (percentiles, like trtexec)")
     p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, ...)")
     p.add_argument("--batch", default=None, help="comma-separated batch sizes, e.g. 1,8 (default 1)")
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--iterations", type=integer, default=None, help="timed runs per batch size (default 50)")
-    budget.add_argument("--seconds", type=float, default=None, help="time budget per batch size instead of a count")
+    p.add_argument("--min-runs", "--iterations", dest="min_runs", type=integer, default=DEFAULT_MIN_RUNS,
+                   help=f"time at least this many runs per batch size (default {DEFAULT_MIN_RUNS})...")
+    p.add_argument("--min-seconds", "--seconds", dest="min_seconds", type=float, default=DEFAULT_MIN_SECONDS,
+                   help=f"...and for at least this many seconds (default {DEFAULT_MIN_SECONDS:g}); both must be reached")
+    p.add_argument("--no-throughput", dest="throughput", action="store_false",
+                   help="skip the throughput measurement (the backend's async/throughput mode)")
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                   help="first wait up to SECONDS for other processes to leave the CPU alone")
+    p.add_argument("--retries", type=integer, default=0, help="measure again up to N times while the machine is busy")
     p.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
     p.add_argument("--threads", type=integer, default=None, help="inference threads (default: backend's)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -57,11 +64,16 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
 def _run_bench(args: argparse.Namespace) -> int:
     from edgeres.evaluate import bench, format_bench
 
-    if args.iterations is not None and args.iterations < 1:
-        raise UsageError(f"--iterations must be at least 1, got {args.iterations}")
+    if args.min_runs < 1:
+        raise UsageError(f"--min-runs must be at least 1, got {args.min_runs}")
+    if args.min_seconds < 0 or args.wait_quiet < 0 or args.retries < 0:
+        raise UsageError("--min-seconds, --wait-quiet and --retries cannot be negative")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
-    payload = bench(args.artifact, args.batch, iterations=args.iterations, seconds=args.seconds,
-                    warmup=args.warmup, threads=args.threads)
-    emit(args, {**payload, "results": [r.to_dict() for r in payload["results"]]}, format_bench(payload))
+    payload = bench(args.artifact, args.batch, min_runs=args.min_runs, min_seconds=args.min_seconds,
+                    warmup=args.warmup, threads=args.threads, throughput=args.throughput,
+                    wait_quiet=args.wait_quiet, retries=args.retries)
+    tput = payload["throughput"]
+    emit(args, {**payload, "results": [r.to_dict() for r in payload["results"]],
+                "throughput": tput.to_dict() if tput else None}, format_bench(payload))
     return 0

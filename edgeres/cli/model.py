@@ -76,6 +76,8 @@ def add_doctor(sub: argparse._SubParsersAction) -> None:
 
 def _run_doctor(args: argparse.Namespace) -> int:
     from edgeres.backends import backend_names, get_backend
+    from edgeres.hostinfo import describe_cpu
+    from edgeres.validate.figures import cpu_lines
 
     rows, payload = [], {}
     for name in backend_names():
@@ -83,7 +85,11 @@ def _run_doctor(args: argparse.Namespace) -> int:
         payload[name] = {"ok": a.ok, "version": a.version, "reason": a.reason, "details": a.details}
         details = ", ".join(f"{k}={v}" for k, v in a.details.items())
         rows.append((name, "yes" if a.ok else "no", a.version or "-", a.reason or details))
-    emit(args, payload, format_table(["backend", "usable", "version", "notes"], rows))
+    cpu = describe_cpu()
+    text = format_table(["backend", "usable", "version", "notes"], rows)
+    text += f"\n\nCPU: {cpu['cpu']}, {cpu['logical_cpus']} logical CPUs usable\n"
+    text += "\n".join(f"  {line}" for line in cpu_lines({"cpu_features": cpu}))
+    emit(args, {**payload, "cpu": cpu}, text)
     return 0
 
 

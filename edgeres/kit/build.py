@@ -99,11 +99,13 @@ def _build_one(kit: Kit, backend: Backend, target: Any, variant: EngineVariant, 
 
 def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | None = None,
               out: str | os.PathLike[str] | None = None, batch_sizes: Sequence[int] | None = None,
-              iterations: int = 100, warmup: int = 10, options: Mapping[str, Any] | None = None,
-              log: Callable[[str], None] | None = None) -> dict[str, Any]:
+              iterations: int = 100, min_seconds: float = 3.0, warmup: int = 10,
+              options: Mapping[str, Any] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """On the device: build the kit's engines, validate and benchmark them, write ``kit-report.json``.
 
-    Returns the report. ``options`` override the kit's backend options (e.g. dla_core,
+    Each latency figure is timed for at least ``iterations`` runs and ``min_seconds`` (trtexec:
+    3 s); throughput is measured apart, in the runner's throughput mode (TensorRT: several
+    execution contexts on their own CUDA streams, as ``trtexec --streams``). Returns the report. ``options`` override the kit's backend options (e.g. dla_core,
     typed_mode); ``out`` defaults to ``KIT/engines``.
     """
     say = log or (lambda _msg: None)
@@ -141,8 +143,9 @@ def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | N
         say(f"validating {v.label} on {len(inputs)} inputs, then timing it (host wall clock, then device time) ...")
         with backend.load(artifact) as runner:
             m = measure(runner, inputs, artifact=artifact, target=target.name, input_shape=(c, h, w),
-                        batch_sizes=v_sizes, labels=labels, reference=reference, iterations=iterations,
-                        warmup=warmup, fidelity_only=labels is None)
+                        batch_sizes=v_sizes, labels=labels, reference=reference, min_runs=iterations,
+                        min_seconds=min_seconds, warmup=warmup, fidelity_only=labels is None)
+        measured = m.row()
         plan = artifact.metadata["plan"]
         rows.append({
             "target": m.target, "backend": m.backend, "precision": v.label,
@@ -151,17 +154,20 @@ def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | N
             "size_bytes": m.size_bytes, "build_seconds": round(build_s, 2), "fidelity_only": m.fidelity_only,
             "device": f"{m.device}, {v.device}", "timed": m.latency[0].timed if m.latency else None,
             "notes": list(plan["notes"]),
+            **{k: measured[k] for k in ("throughput", "throughput_label", "load_warning", "execution_note")},
             "extra": {"engine": str(artifact.path), "engine_device": v.device, "onnx": _kit_file(kit, artifact),
                       "typed_mode": plan["typed_mode"], "plan": plan, "clocks_locked": device.get("clocks_locked"),
                       "dla_gpu_fallback_layers": artifact.metadata.get("dla_gpu_fallback_layers"),
-                      "device_latency": [r.to_dict() for r in m.device_latency]},
+                      "device_latency": [r.to_dict() for r in m.device_latency],
+                      "throughput": measured["extra"]["throughput"]},
         })
     best, why = _recommend(rows, float(target.accuracy_budget), labels is not None)
     if best:
         warnings.append(f"recommended engine on {target.name}: {best} ({why})")
     validation = {"n": len(inputs), "labels": labels is not None}
     return _write_report(kit, target, backend, rows, warnings, out_dir, validation,
-                         {"batch": sizes, "warmup": warmup, "iterations": iterations,
+                         {"batch": sizes, "warmup": warmup,
+                          "runs": f"until at least {iterations} runs and {min_seconds:g} s",
                           "clocks_locked": device.get("clocks_locked")},
                          {"device": device, "recommended": best, "recommended_why": why if best else None})
 
@@ -204,7 +210,7 @@ def _recommend(rows: list[dict[str, Any]], budget: float, labeled: bool) -> tupl
         drop = None if acc.get("top1") is None or acc.get("reference_top1") is None else \
             acc["reference_top1"] - acc["top1"]
         flat.append({"precision": r["precision"], "top1_drop": drop, "agreement": acc.get("agreement"),
-                     "p50_ms": b1.get("p50_ms")})
+                     "p50_ms": b1.get("p50_ms"), "execution_precision": r.get("execution_precision")})
     measure_name = "top-1 drop" if labeled else "loss of top-1 agreement with FP32"
     why = (f"fastest p50 at batch 1 among {len(rows)} engines (GPU and DLA alike) whose {measure_name} is "
            f"within {budget} points")

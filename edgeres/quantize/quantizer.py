@@ -190,7 +190,8 @@ def _analyse(fp32_onnx: Path, model: Any, cal: Calibration, quantize: list[Layer
         for name, nodes in (("all_int8", all_layers), ("after_fallback", [n for n in all_layers if n not in kept_nodes])):
             path = Path(tmp) / f"{name}.onnx"
             write_qdq(fp32_onnx, cal.ranges, path, make_plan(model, nodes, "onnxruntime"))
-            r = measure_latency(ort_runner(path, threads, qdq=True), shape, (1,), iterations=50, warmup=5)[0]
+            r = measure_latency(ort_runner(path, threads, qdq=True), shape, (1,), min_runs=50, min_seconds=0.5,
+                                warmup=5)[0]
             lat[name] = {"p50_ms": round(r.p50_ms, 4), "mean_ms": round(r.mean_ms, 4)}
     lat["cost_ms"] = round(lat["after_fallback"]["p50_ms"] - lat["all_int8"]["p50_ms"], 4)
     lat["measured_on"] = "ONNX Runtime CPU INT8 kernels (onnxruntime placement of the same layers), batch 1"

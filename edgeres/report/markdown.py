@@ -14,6 +14,7 @@ from edgeres.report.rows import (
     summary_rows,
     with_e2e,
 )
+from edgeres.validate.figures import cpu_lines, footnotes
 
 
 def _markdown_table(headers: list[str], rows: list[tuple[str, ...]], align: str) -> str:
@@ -36,7 +37,7 @@ def timing_text(timing: dict[str, Any], rows: list[ResultRow]) -> list[str]:
         lines.append(f"- what a latency includes: {timing.get('what') or timing.get('timed')}")
     shown = sorted({r.batch for r in rows if r.batch is not None})
     for key, label in (("batch", "batch size"), ("threads", "threads"), ("warmup", "warm-up runs"),
-                       ("iterations", "timed runs"), ("seconds", "time budget (s)")):
+                       ("runs", "timed runs"), ("iterations", "timed runs"), ("seconds", "time budget (s)")):
         value = timing.get(key)
         if value is None:
             continue
@@ -74,6 +75,9 @@ def render_markdown(report: Report, plot_written: bool, plot_note: str | None) -
         out += [FIDELITY_NOTE, ""]
     if "e2e p50" in headers:
         out += [E2E_NOTE, ""]
+    out += [f"- {line}" for line in footnotes(rows)] + [""] if footnotes(rows) else []
+    out += [("n: timed runs behind p50 (p99 only from 100 runs on); img/s: the throughput measurement "
+             "(its mode, batch, streams and requests are listed above); ! = the machine was busy while timing."), ""]
     out += [("top-1 drop: the FP32 reference's top-1 minus this row's, in points; agreement: how often the top "
              "class equals the FP32 reference's."), ""]
     if plot_written:
@@ -103,6 +107,7 @@ def render_markdown(report: Report, plot_written: bool, plot_note: str | None) -
                 value = ", ".join(f"{k} {v}" for k, v in value.items() if v is not None)
             if value is not None:
                 out.append(f"- {key}: {value}")
+        out += [f"- {line}" for line in cpu_lines(env)]
         versions = {**(env.get("backends") or {}), **(env.get("packages") or {})}
         shown = ", ".join(f"{k} {v}" for k, v in versions.items() if v)
         if shown:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from edgeres.errors import EdgeresError
 from edgeres.table import format_table
+from edgeres.validate.figures import footnotes
 
 PRECISION_ORDER = {"fp32": 0, "bf16": 1, "fp16": 2, "int8": 3}
 
@@ -151,8 +152,8 @@ def human_bytes(n: int | None) -> str:
 
 
 SUMMARY_HEADERS = ["target", "backend", "precision", "exec", "top-1", "top-1 drop", "agreement",
-                   "p50 ms", "p99 ms", "img/s", "size", "build"]
-SUMMARY_ALIGN = "lllllrrrrrrrr"
+                   "p50 ms", "p99 ms", "n", "img/s", "size", "build"]
+SUMMARY_ALIGN = "lllllrrrrrrrrr"
 
 
 E2E_NOTE = ("e2e p50: a camera frame (uint8, already resized and cropped) in, top-5 out, batch 1; cast, colour, "
@@ -173,11 +174,11 @@ def e2e_cell(row: ResultRow) -> str:
 
 def with_e2e(rows: list[ResultRow], headers: list[str], align: str, body: list[tuple[str, ...]]
              ) -> tuple[list[str], str, list[tuple[str, ...]]]:
-    """An "e2e p50" column after p99 when rows measured it."""
+    """An "e2e p50" column after the latency columns when rows measured it."""
     cells = [e2e_cell(r) for r in rows]
     if all(c == "-" for c in cells):
         return headers, align, body
-    at = headers.index("p99 ms") + 1
+    at = headers.index("n" if "n" in headers else "p99 ms") + 1
     return (headers[:at] + ["e2e p50"] + headers[at:], align[:at] + "r" + align[at:],
             [(*b[:at], c, *b[at:]) for b, c in zip(body, cells)])
 
@@ -186,8 +187,12 @@ def summary_rows(rows: list[Any]) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     for r in as_rows(rows):
         top1 = _pct(r.top1) + ("*" if r.fidelity_only and r.top1 is not None else "")
-        out.append((r.target, r.backend, r.precision, r.execution_precision or "-", top1, _drop(r.top1_drop),
-                    _pct(r.agreement), _ms(r.p50_ms), _ms(r.p99_ms), _num(r.throughput), human_bytes(r.size_bytes),
+        busy = "!" if r.extra.get("load_warning") else ""
+        exec_ = (r.execution_precision or "-") + (" (not as built)" if r.extra.get("execution_note") else "")
+        runs = r.extra.get("runs", r.extra.get("iterations"))  # kit rows carry their latency records
+        out.append((r.target, r.backend, r.precision, exec_, top1, _drop(r.top1_drop),
+                    _pct(r.agreement), _ms(r.p50_ms) + busy, _ms(r.p99_ms), "-" if runs is None else str(runs),
+                    _num(r.throughput), human_bytes(r.size_bytes),
                     "-" if r.build_seconds is None else f"{r.build_seconds:.1f} s"))
     return out
 
@@ -208,6 +213,7 @@ def summary_table(rows: list[Any], *, show_source: bool | None = None) -> str:
     text = format_table(headers, body, align=align)
     if any(r.fidelity_only for r in rows):
         text += "\n" + FIDELITY_NOTE
+    text = "\n".join([text, *footnotes(rows)])
     if "e2e p50" in headers:
         text += "\n" + E2E_NOTE
     return text

@@ -1,4 +1,6 @@
-"""Latency and throughput of a runner: warm-up, then timed runs, like ``trtexec``'s summary.
+"""Latency of a runner: warm-up, then timed runs until BOTH a minimum count and a minimum time
+are reached (as ``trtexec --iterations --duration`` and ``benchmark_app -niter -t``), like
+``trtexec``'s summary. Throughput is its own measurement: ``edgeres.validate.throughput``.
 
 numpy only (no torch). What one number includes is stated in ``timed``: by default the host
 wall clock around ``runner(batch)`` with the batch already in host memory (numpy in, numpy
@@ -20,7 +22,12 @@ import numpy as np
 from edgeres.errors import EdgeresError
 from edgeres.table import format_table
 
-DEFAULT_ITERATIONS = 50
+# bench's defaults: >= 100 runs and >= 5 s (trtexec: 10 runs and 3 s; benchmark_app: 60 s). A build
+# passes its own, cheaper time (--bench-seconds). p99 is printed only from 100 runs on: below that
+# the "99th percentile" is the slowest run.
+DEFAULT_MIN_RUNS = 100
+DEFAULT_MIN_SECONDS = 5.0
+P99_MIN_RUNS = 100
 HOST_TIMED = "host wall clock around runner(batch): numpy in, numpy out, input already in host memory"
 PEAK_RSS_MEANING = ("peak resident set size of the whole process (VmHWM: Python, libraries, the loaded model "
                     "and its buffers), read after the timed runs")
@@ -38,7 +45,7 @@ class LatencyResult:
     p50_ms: float
     p90_ms: float
     p95_ms: float
-    p99_ms: float
+    p99_ms: float | None  # None below P99_MIN_RUNS runs
     min_ms: float
     max_ms: float
     throughput: float  # images/s = batch_size / mean latency
@@ -48,9 +55,16 @@ class LatencyResult:
     rss_mb: float | None = None
     timed: str = HOST_TIMED
     runner: dict[str, Any] = field(default_factory=dict)
+    min_runs: int = 0
+    min_seconds: float = 0.0
+    load: dict[str, Any] = field(default_factory=dict)  # edgeres.validate.load.LoadRecord.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def load_warning(self) -> str | None:
+        return self.load.get("warning") if self.load else None
 
 
 def _status_kb(field_name: str) -> float | None:
@@ -89,7 +103,7 @@ def summarize_times(times_ms: Sequence[float], batch_size: int) -> dict[str, flo
     mean = float(t.mean())
     return {
         "mean_ms": mean, "std_ms": float(t.std()), "p50_ms": float(p50), "p90_ms": float(p90),
-        "p95_ms": float(p95), "p99_ms": float(p99), "min_ms": float(t.min()), "max_ms": float(t.max()),
+        "p95_ms": float(p95), "p99_ms": float(p99) if t.size >= P99_MIN_RUNS else None, "min_ms": float(t.min()), "max_ms": float(t.max()),
         "throughput": float(batch_size * 1000.0 / mean) if mean > 0 else float("inf"),
     }
 
@@ -107,27 +121,25 @@ def _timer(runner: Any) -> Any:
 
 
 def measure_latency(runner: Any, input_shape: tuple[int, int, int], batch_sizes: Sequence[int] = (1,),
-                    iterations: int | None = None, seconds: float | None = None, warmup: int = 10,
-                    seed: int = 0, min_iterations: int = 5) -> list[LatencyResult]:
+                    min_runs: int = DEFAULT_MIN_RUNS, min_seconds: float = DEFAULT_MIN_SECONDS, warmup: int = 10,
+                    seed: int = 0) -> list[LatencyResult]:
     """Time ``runner`` at each batch size on random NCHW float32 inputs of ``input_shape`` (C, H, W).
 
-    ``warmup`` untimed calls first, then ``iterations`` timed calls, or as many as fit in
-    ``seconds`` (at least ``min_iterations``); with neither, 50 calls.
+    ``warmup`` untimed calls first, then timed calls until at least ``min_runs`` calls AND
+    ``min_seconds`` seconds; the load of the machine is sampled before and during each batch size.
     """
-    if iterations is not None and seconds is not None:
-        raise EdgeresError("give either a number of iterations or a time budget in seconds, not both")
-    if iterations is not None and iterations < 1:
-        raise EdgeresError(f"iterations must be at least 1, got {iterations}")
-    if seconds is not None and seconds <= 0:
-        raise EdgeresError(f"the time budget must be positive, got {seconds} s")
+    from edgeres.validate.load import measure_under_load
+
+    if min_runs < 1:
+        raise EdgeresError(f"the minimum number of timed runs must be at least 1, got {min_runs}")
+    if min_seconds < 0:
+        raise EdgeresError(f"the minimum time cannot be negative, got {min_seconds} s")
     if warmup < 0:
         raise EdgeresError(f"warm-up runs cannot be negative, got {warmup}")
     if len(input_shape) != 3:
         raise EdgeresError(f"input shape must be (channels, height, width), got {tuple(input_shape)}")
     if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
         raise EdgeresError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
-    if iterations is None and seconds is None:
-        iterations = DEFAULT_ITERATIONS
     info = dict(getattr(runner, "info", None) or {})
     timer = _timer(runner)
     rng = np.random.default_rng(seed)
@@ -136,21 +148,21 @@ def measure_latency(runner: Any, input_shape: tuple[int, int, int], batch_sizes:
         batch = rng.standard_normal((b, *input_shape)).astype(np.float32)
         for _ in range(warmup):
             runner(batch)
-        times: list[float] = []
-        start = time.perf_counter()
-        if iterations is not None:
-            for _ in range(iterations):
+
+        def timed_runs(batch: np.ndarray = batch) -> tuple[list[float], float]:
+            times: list[float] = []
+            start = time.perf_counter()
+            while len(times) < min_runs or time.perf_counter() - start < min_seconds:
                 times.append(float(timer(batch)))
-        else:
-            assert seconds is not None
-            while len(times) < min_iterations or time.perf_counter() - start < seconds:
-                times.append(float(timer(batch)))
-        total = time.perf_counter() - start
+            return times, time.perf_counter() - start
+
+        (times, total), load = measure_under_load(timed_runs)
         results.append(LatencyResult(
             batch_size=b, iterations=len(times), warmup=warmup, **summarize_times(times, b),
             total_seconds=total, threads=info.get("threads"), peak_rss_mb=round(peak_rss_mb(), 1),
             rss_mb=None if (rss := current_rss_mb()) is None else round(rss, 1),
-            timed=str(info.get("timed", HOST_TIMED)), runner=info,
+            timed=str(info.get("timed", HOST_TIMED)), runner=info, min_runs=min_runs, min_seconds=min_seconds,
+            load=load.to_dict(),
         ))
     return results
 
@@ -158,16 +170,19 @@ def measure_latency(runner: Any, input_shape: tuple[int, int, int], batch_sizes:
 def format_latency(results: Sequence[LatencyResult]) -> str:
     """One row per batch size, trtexec-style percentiles, then what was timed."""
     rows = [(r.batch_size, r.iterations, f"{r.mean_ms:.3f}", f"{r.std_ms:.3f}", f"{r.p50_ms:.3f}", f"{r.p90_ms:.3f}",
-             f"{r.p99_ms:.3f}", f"{r.min_ms:.3f}", f"{r.max_ms:.3f}", f"{r.throughput:.1f}",
+             "-" if r.p99_ms is None else f"{r.p99_ms:.3f}", f"{r.min_ms:.3f}", f"{r.max_ms:.3f}", f"{r.throughput:.1f}",
              "-" if r.peak_rss_mb is None else f"{r.peak_rss_mb:.0f}")
             for r in results]
-    table = format_table(["batch", "runs", "mean ms", "std", "p50", "p90", "p99", "min", "max", "img/s", "peak MiB"],
-                         rows, align="rrrrrrrrrrr")
+    table = format_table(["batch", "n", "mean ms", "std", "p50", "p90", "p99", "min", "max", "img/s (sync)",
+                          "peak MiB"], rows, align="rrrrrrrrrrr")
     if not results:
         return table
     first = results[0]
     notes = [f"timed: {first.timed}", f"threads: {first.threads if first.threads is not None else 'unknown'}",
-             f"peak MiB: {PEAK_RSS_MEANING}"]
+             f"peak MiB: {PEAK_RSS_MEANING}",
+             f"runs: until at least {first.min_runs} runs and {first.min_seconds:g} s; p99 from {P99_MIN_RUNS} runs on",
+             "img/s (sync): batch / mean latency of one synchronous request; throughput mode is measured apart"]
+    notes += [f"WARNING batch {r.batch_size}: {r.load_warning}" for r in results if r.load_warning]
     return table + "\n" + "\n".join(notes)
 
 

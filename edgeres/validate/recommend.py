@@ -13,12 +13,15 @@ def recommend(rows: list[dict[str, Any]], budget: float, labeled: bool) -> str |
     """The fastest precision (p50 at batch 1) whose accuracy loss is within ``budget`` points.
 
     With labels the loss is the top-1 drop; without, the loss of top-1 agreement with FP32.
-    Never assumes INT8 wins: every precision was measured on this target.
+    Never assumes INT8 wins: every precision was measured on this target. A row the backend did
+    not execute in its precision (an fp16 IR run in f32) is never the recommendation.
     """
+    from edgeres.validate.figures import executed_as_built
+
     def loss(row: dict[str, Any]) -> float:
         if labeled and row.get("top1_drop") is not None:
             return 100.0 * row["top1_drop"]
         return 100.0 * (1.0 - (row.get("agreement") or 0.0))
 
-    ok = [r for r in rows if r.get("p50_ms") is not None and loss(r) <= budget + 1e-9]
+    ok = [r for r in rows if r.get("p50_ms") is not None and loss(r) <= budget + 1e-9 and executed_as_built(r)]
     return min(ok, key=lambda r: r["p50_ms"])["precision"] if ok else None
