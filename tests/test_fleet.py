@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 SIZE = 32
 BUILD = ["--depth", "18", "--input-size", str(SIZE), "--num-classes", "10", "--calib-size", "8",
-         "--precision", "fp32,int8", "--bench-seconds", "0.2", "--iterations", "3", "--warmup", "1"]
+         "--precision", "fp32,int8", "--bench-seconds", "0.2", "--iterations", "3", "--seconds", "0.1", "--warmup", "1"]
 
 # `import tensorrt` on the fake Jetson: the fake module of trt_fakes, and a fake CUDA runtime.
 FAKE_TENSORRT = f"""
@@ -167,7 +167,7 @@ def test_a_device_killed_mid_run_is_reported_and_the_others_complete(fleet, caps
                        build=BuildRequest(target="cpu", depth=18, input_size=SIZE, num_classes=10, calib_size=8,
                                           precisions=["fp32", "int8"], bench_seconds=0.2),
                        out=fleet["out"].with_name("out-kill"), build_dir=fleet["out"] / "build", timeout=100,
-                       iterations=3, warmup=1)
+                       iterations=3, seconds=0.1, warmup=1)
     result = run_fleet(req, on_result=kill_when_the_others_are_done)
     from edgeres.cli.fleet import fleet_text
 

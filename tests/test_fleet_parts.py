@@ -19,7 +19,7 @@ from edgeres.fleet.preflight import DeviceInfo, label_value
 from edgeres.fleet.worker import measure_on_device
 from edgeres.targets import get_target
 
-SETTINGS = {"target": "cpu", "kind": "bundles", "device": "dev-1", "iterations": 2, "warmup": 0}
+SETTINGS = {"target": "cpu", "kind": "bundles", "device": "dev-1", "iterations": 2, "seconds": 0.05, "warmup": 0}
 
 
 @pytest.fixture

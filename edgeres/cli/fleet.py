@@ -38,7 +38,9 @@ def add_fleet(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--address", required=True, help="the Ray head, HOST:PORT")
     r.add_argument("--target", required=True, help="comma-separated targets, e.g. intel-cpu,jetson-orin")
     add_build_flags(r)
-    r.add_argument("--iterations", type=integer, default=50, help="timed runs per batch size on a device (default 50)")
+    r.add_argument("--iterations", type=integer, default=50,
+                   help="each latency figure on a device: at least this many runs (default 50) ...")
+    r.add_argument("--seconds", type=float, default=2.0, help="... and at least this many seconds (default 2)")
     r.add_argument("--warmup", type=integer, default=10, help="untimed runs first (default 10)")
     r.add_argument("--batch-sizes", default="1", help="batch sizes timed on the devices, e.g. 1,8 (default 1)")
     r.add_argument("--timeout", type=float, default=900.0,
@@ -81,15 +83,15 @@ def _run_fleet(args: argparse.Namespace) -> int:
     from edgeres.fleet.executor import FleetRequest, run_fleet
 
     require_ray()
-    if args.iterations < 1 or args.warmup < 0:
-        raise UsageError("--iterations must be at least 1 and --warmup at least 0")
+    if args.iterations < 1 or args.warmup < 0 or not 0 < args.seconds < 3600:
+        raise UsageError("--iterations must be at least 1, --warmup at least 0, --seconds in (0, 3600)")
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout}")
     targets = [t.strip() for t in args.target.split(",") if t.strip()]
     if not targets:
         raise UsageError("--target names at least one target, e.g. --target intel-cpu,jetson-orin")
     req = FleetRequest(address=args.address, targets=targets, build=build_request(args, targets[0], None),
-                       out=Path(args.out), timeout=args.timeout, iterations=args.iterations, warmup=args.warmup,
+                       out=Path(args.out), timeout=args.timeout, iterations=args.iterations, seconds=args.seconds, warmup=args.warmup,
                        batch_sizes=parse_batches(args.batch_sizes),
                        build_dir=Path(args.build_dir) if args.build_dir else None)
     with contextlib.redirect_stdout(sys.stderr):  # libraries' progress bars (NNCF) must not break --json

@@ -37,7 +37,8 @@ class FleetRequest:
     build: Any                      # a build_request.BuildRequest; its target and out_dir are set per target
     out: Path
     timeout: float = 600.0          # seconds a device may take, from when its task is sent
-    iterations: int = 50
+    iterations: int = 50            # each latency figure: at least this many runs ...
+    seconds: float = 2.0            # ... and at least this long
     warmup: int = 10
     batch_sizes: list[int] = field(default_factory=lambda: [1])
     build_dir: Path | None = None   # where the host builds go (default OUT/build): runs that share it reuse builds
@@ -140,7 +141,7 @@ class _Tasks:
 
         payload = self.payloads[run.target]
         settings = {"target": run.target, "kind": payload.kind, "device": device.name,
-                    "iterations": self.req.iterations, "warmup": self.req.warmup,
+                    "iterations": self.req.iterations, "seconds": self.req.seconds, "warmup": self.req.warmup,
                     "batch_sizes": self.req.batch_sizes}
         ref = self.remote.options(
             resources={SLOT: 1}, num_cpus=0, max_retries=0, retry_exceptions=False,

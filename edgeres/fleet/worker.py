@@ -44,32 +44,34 @@ def measure(root: Path, settings: dict[str, Any]) -> tuple[list[dict[str, Any]],
     """Report rows and what was timed, for an unpacked payload: ``kit build`` for a kit, and for
     bundles the measure step every other command uses (``edgeres.measure``)."""
     iterations, warmup = int(settings.get("iterations", 50)), int(settings.get("warmup", 10))
+    seconds = float(settings.get("seconds", 2.0))
     sizes = settings.get("batch_sizes") or [1]
     if settings["kind"] == "kit":
         from edgeres.kit import build_kit
 
-        report = build_kit(root, out=root / "engines", batch_sizes=sizes, iterations=iterations, warmup=warmup)
+        report = build_kit(root, out=root / "engines", batch_sizes=sizes, iterations=iterations,
+                           min_seconds=seconds, warmup=warmup)
         return report["rows"], report["timing"]
     manifest = load_payload(root)
     validation = manifest["validation"]
     inputs = np.load(root / validation["inputs"], allow_pickle=False)
     reference = np.load(root / validation["reference_logits"], allow_pickle=False)
     labels = np.load(root / validation["labels"], allow_pickle=False) if "labels" in validation else None
-    rows = [_measure_bundle(root / rel, inputs, labels, reference, sizes, iterations, warmup)
+    rows = [_measure_bundle(root / rel, inputs, labels, reference, sizes, iterations, seconds, warmup)
             for rel in manifest["bundles"].values()]
     first = rows[0]["extra"]["latency"][0] if rows else {}
     timing = {"where": "device", "what": first.get("timed"), "batch": sizes, "warmup": warmup,
-              "iterations": iterations, "threads": first.get("threads")}
+              "iterations": iterations, "seconds": seconds, "threads": first.get("threads")}
     return rows, timing
 
 
 def _measure_bundle(path: Path, inputs: np.ndarray, labels: np.ndarray | None, reference: np.ndarray,
-                    sizes: list[int], iterations: int, warmup: int) -> dict[str, Any]:
+                    sizes: list[int], iterations: int, seconds: float, warmup: int) -> dict[str, Any]:
     from edgeres.bundle import load_bundle
     from edgeres.measure import measure as measure_artifact
 
     with load_bundle(path) as bundle, bundle.load_runner() as runner:  # checksums verified on loading
         return measure_artifact(runner, inputs, artifact=bundle.artifact(), target=bundle.target,
                                 input_shape=bundle.sample_shape, batch_sizes=sizes, labels=labels,
-                                reference=reference, iterations=iterations, warmup=warmup,
+                                reference=reference, min_runs=iterations, min_seconds=seconds, warmup=warmup,
                                 fidelity_only=labels is None).row()
