@@ -292,7 +292,8 @@ def _report(out: Path, target: Target, source: ModelSource, rows: list[dict[str,
     timing = {"where": get_backend(target.backend).timed_on, "what": first.get("timed"),
               "batch": 1, "threads": first.get("threads"), "warmup": first.get("warmup"),
               "iterations": first.get("iterations")}
-    write_report(rows, out, timing=timing, title=f"edgeres build: ResNet-{source.depth} on {target.name}",
+    marked = [{**r, "recommended": r["precision"] == recommended} for r in rows]
+    write_report(marked, out, timing=timing, title=f"edgeres build: ResNet-{source.depth} on {target.name}",
                  model=source.describe(), notes=notes)
     return out
 
