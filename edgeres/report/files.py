@@ -46,18 +46,25 @@ def read_report(path: str | os.PathLike[str]) -> Report:
     """A report from a folder (``report.json`` or ``kit-report.json`` inside) or a JSON file."""
     p = Path(path)
     if p.is_dir():
-        for name in (REPORT_JSON, KIT_REPORT_JSON):
-            if (p / name).is_file():
-                p = p / name
-                break
-        else:
-            raise EdgeresError(f"{path} has no {REPORT_JSON} or {KIT_REPORT_JSON}; is it a build or kit output folder?")
+        p = _report_in_folder(p)
     if not p.is_file():
         raise EdgeresError(f"report {p} does not exist")
     data = load_json(p, "report")
     if isinstance(data, dict) and data.get("schema") != SCHEMA and "rows" in data:
         data = _from_kit_report(data)  # a kit report brought back from a device
     return Report.from_dict(data, str(p))
+
+
+def _report_in_folder(folder: Path) -> Path:
+    """The report file in a build folder, a kit's engines folder, or a kit folder (its report is in ``engines/``)."""
+    for where in (folder, folder / "engines"):
+        for name in (REPORT_JSON, KIT_REPORT_JSON):
+            if (where / name).is_file():
+                return where / name
+    if (folder / "kit.json").is_file():
+        raise EdgeresError(f"kit {folder} has no report yet: run `edgeres kit build {folder.name}` on the device, then "
+                           f"bring {folder.name}/engines/{KIT_REPORT_JSON} back")
+    raise EdgeresError(f"{folder} has no {REPORT_JSON} or {KIT_REPORT_JSON}; is it a build or kit output folder?")
 
 
 def _from_kit_report(d: dict[str, Any]) -> dict[str, Any]:
