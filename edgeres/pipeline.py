@@ -89,18 +89,20 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         warn("no --val: validating on the calibration images (agreement with FP32 only)")
     fidelity_only = source.random or not val.has_labels
 
+    backend = get_backend(target.backend)
+    kit_reason = backend.kit_reason(target)
+    quantizes = "int8" in precisions and bool(backend.int8_placement(target))
+    # export, reference, [quantize], then a kit, or build + measure per precision and the bundle
+    log.planned = 2 + quantizes + (1 if kit_reason else 2 * len(precisions) + 1)
     with exclusive(out):
         stages = Stages(out, log)
         fp32_onnx = _export(stages, out, source)
         reference = _reference(stages, out, fp32_onnx, val, source.classes)
-        needs_int8 = "int8" in precisions
         qdq_onnx, qdq_seconds = None, 0.0
-        backend = get_backend(target.backend)
-        if needs_int8 and backend.int8_placement(target):
+        if quantizes:
             quantized = _quantize(stages, out, target, fp32_onnx, calib, val, req, budget)
             qdq_onnx, qdq_seconds = Path(quantized["path"]), quantized["seconds"]
 
-        kit_reason = backend.kit_reason(target)
         rows: list[dict[str, Any]] = []
         artifacts: dict[str, Path] = {}
         kit_dir = None

@@ -73,6 +73,7 @@ def _from_kit_report(d: dict[str, Any]) -> dict[str, Any]:
             "model": d.get("model") or {}, "environment": d.get("environment") or {},
             "timing": d.get("timing") or {}, "notes": d.get("notes") or [],
             # rows name their target and backend; kit reports written before they did were all TensorRT
-            "rows": [{"target": d.get("target"), "backend": d.get("backend", "tensorrt"), **r} for r in d["rows"]],
+            "rows": [{"target": d.get("target"), "backend": d.get("backend", "tensorrt"),
+                      "recommended": r.get("precision") == d.get("recommended"), **r} for r in d["rows"]],
             "created": d.get("created")}
 
