@@ -12,7 +12,6 @@ import sys
 import time
 from typing import Any, TextIO
 
-
 _LIVE: dict[int, list[Any]] = {}  # id(stream) -> [the rich Progress drawing on it, how many bars use it]
 
 

@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from matplotlib.collections import PathCollection  # noqa: E402
+from matplotlib.collections import PathCollection
 
-from edgeres.report import PLOT_PNG, ResultRow, merge_reports, write_report  # noqa: E402
-from edgeres.report.plot import FRONT_LABEL, SIZES, draw_plot  # noqa: E402
+from edgeres.report import PLOT_PNG, ResultRow, merge_reports, write_report
+from edgeres.report.plot import FRONT_LABEL, SIZES, draw_plot
 
 
 def _row(target, backend, precision, top1, p50, **kw):
