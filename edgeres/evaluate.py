@@ -17,8 +17,8 @@ from typing import Any
 from edgeres.artifact import Artifact
 from edgeres.backends.base import Runner
 from edgeres.errors import EdgeresError
-from edgeres.measure import label_map, run_and_compare
-from edgeres.validate.latency import LatencyResult, current_rss_mb, measure_latency
+from edgeres.measure import label_map, run_and_compare, time_batches
+from edgeres.validate.latency import LatencyResult, current_rss_mb
 from edgeres.validate.metrics import AccuracyResult, collect_logits
 from edgeres.validate.runner import artifact_fixed_batch, artifact_input_shape, load_runner
 
@@ -104,7 +104,7 @@ def parse_batches(text: str | Sequence[int]) -> list[int]:
 
 def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None = None, *,
           iterations: int | None = None, seconds: float | None = None, warmup: int = 10,
-          threads: int | None = None) -> dict[str, Any]:
+          threads: int | None = None, progress: bool = True) -> dict[str, Any]:
     """Time an artifact: a dict with "runner" (its info), "results" (LatencyResult per batch) and
     "rss_before_load_mb" (resident memory of this process before the model was loaded)."""
     rss_before = current_rss_mb()
@@ -114,8 +114,8 @@ def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None 
         if opened.fixed_batch and any(b != opened.fixed_batch for b in sizes):
             raise EdgeresError(f"{Path(path).name} was built for batch {opened.fixed_batch} only: use --batch "
                                f"{opened.fixed_batch}, or export with --batch dynamic")
-        results = measure_latency(opened.runner, opened.input_shape, sizes, iterations=iterations,
-                                  seconds=seconds, warmup=warmup)
+        results = time_batches(opened.runner, opened.input_shape, sizes, f"bench {Path(path).name}" if progress else None,
+                               iterations=iterations, seconds=seconds, warmup=warmup)
         info = dict(opened.runner.info)
     finally:
         opened.runner.close()

@@ -98,12 +98,13 @@ def measure(runner: Any, data: Any, *, artifact: Artifact, target: str, input_sh
     info = runner.info
     timing = {"iterations": iterations, "seconds": seconds, "warmup": warmup}
     bench = f"bench {artifact.precision}" if progress else None
-    latency = _timed(runner, input_shape, batch_sizes, timing, bench)
+    latency = time_batches(runner, input_shape, batch_sizes, bench, **timing)
     device_latency: list[LatencyResult] = []
     if "device" in getattr(runner, "timing_modes", ()):
         runner.timing = "device"
         try:
-            device_latency = _timed(runner, input_shape, batch_sizes, timing, bench and f"{bench} (device time)")
+            device_latency = time_batches(runner, input_shape, batch_sizes, bench and f"{bench} (device time)",
+                                          **timing)
         finally:
             runner.timing = "host"
     return Measurement(
@@ -114,8 +115,8 @@ def measure(runner: Any, data: Any, *, artifact: Artifact, target: str, input_sh
         fidelity_only=accuracy.top1 is None if fidelity_only is None else fidelity_only)
 
 
-def _timed(runner: Any, input_shape: tuple[int, int, int], batch_sizes: Sequence[int], timing: dict[str, Any],
-           progress: str | None) -> list[LatencyResult]:
+def time_batches(runner: Any, input_shape: tuple[int, int, int], batch_sizes: Sequence[int], progress: str | None,
+                 **timing: Any) -> list[LatencyResult]:
     """``measure_latency`` one batch size at a time, so a long benchmark shows n/N as it runs."""
     from edgeres.progress import Progress
 
