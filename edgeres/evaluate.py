@@ -17,14 +17,8 @@ from typing import Any
 from edgeres.artifact import Artifact
 from edgeres.backends.base import Runner
 from edgeres.errors import EdgeresError
-from edgeres.measure import label_map, run_and_compare
-from edgeres.validate.latency import (
-    DEFAULT_MIN_RUNS,
-    DEFAULT_MIN_SECONDS,
-    LatencyResult,
-    current_rss_mb,
-    measure_latency,
-)
+from edgeres.measure import label_map, run_and_compare, time_batches
+from edgeres.validate.latency import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS, LatencyResult, current_rss_mb
 from edgeres.validate.metrics import AccuracyResult, collect_logits
 from edgeres.validate.runner import artifact_fixed_batch, artifact_input_shape, load_runner
 
@@ -111,7 +105,7 @@ def parse_batches(text: str | Sequence[int]) -> list[int]:
 def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None = None, *,
           min_runs: int = DEFAULT_MIN_RUNS, min_seconds: float = DEFAULT_MIN_SECONDS, warmup: int = 10,
           threads: int | None = None, throughput: bool = True, wait_quiet: float = 0.0,
-          retries: int = 0) -> dict[str, Any]:
+          retries: int = 0, progress: bool = True) -> dict[str, Any]:
     """Time an artifact: a dict with "runner" (its info), "results" (LatencyResult per batch),
     "throughput" (a ThroughputResult in the backend's throughput mode, or None), "attempts" and
     "rss_before_load_mb" (resident memory of this process before the model was loaded).
@@ -131,8 +125,9 @@ def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None 
         for attempt in range(1, retries + 2):
             if wait_quiet:
                 wait_for_quiet(wait_quiet)
-            results = measure_latency(opened.runner, opened.input_shape, sizes, min_runs=min_runs,
-                                      min_seconds=min_seconds, warmup=warmup)
+            results = time_batches(opened.runner, opened.input_shape, sizes,
+                                   f"bench {Path(path).name}" if progress else None,
+                                   min_runs=min_runs, min_seconds=min_seconds, warmup=warmup)
             tput = measure_throughput(opened.runner, opened.input_shape, tuple(sizes),
                                       min_seconds=min_seconds) if throughput else None
             if not (any(r.load_warning for r in results) or (tput and tput.load.get("busy"))):

@@ -113,12 +113,14 @@ def measure(runner: Any, data: Any, *, artifact: Artifact, target: str, input_sh
     accuracy = run_and_compare(runner, data, labels=labels, reference=reference, progress=progress)
     info = runner.info
     timing = {"min_runs": min_runs, "min_seconds": min_seconds, "warmup": warmup}
-    latency = measure_latency(runner, input_shape, batch_sizes=batch_sizes, **timing)
+    bench = f"bench {artifact.precision}" if progress else None
+    latency = time_batches(runner, input_shape, batch_sizes, bench, **timing)
     device_latency: list[LatencyResult] = []
     if "device" in getattr(runner, "timing_modes", ()):
         runner.timing = "device"
         try:
-            device_latency = measure_latency(runner, input_shape, batch_sizes=batch_sizes, **timing)
+            device_latency = time_batches(runner, input_shape, batch_sizes, bench and f"{bench} (device time)",
+                                          **timing)
         finally:
             runner.timing = "host"
     tput = measure_throughput(runner, input_shape, tuple(throughput_batches or batch_sizes), min_seconds=min_seconds)
@@ -128,3 +130,17 @@ def measure(runner: Any, data: Any, *, artifact: Artifact, target: str, input_sh
         execution_precision=info.get("execution_precision") or artifact.metadata.get("execution_precision"),
         device=info.get("device"), size_bytes=artifact_bytes(artifact),
         fidelity_only=accuracy.top1 is None if fidelity_only is None else fidelity_only)
+
+
+def time_batches(runner: Any, input_shape: tuple[int, int, int], batch_sizes: Sequence[int], progress: str | None,
+                 **timing: Any) -> list[LatencyResult]:
+    """``measure_latency`` one batch size at a time, so a long benchmark shows n/N as it runs."""
+    from edgeres.progress import Progress
+
+    with Progress(len(batch_sizes), f"{progress} (batch {', '.join(map(str, batch_sizes))})",
+                  enabled=progress is not None) as bar:
+        results = []
+        for b in batch_sizes:
+            results += measure_latency(runner, input_shape, batch_sizes=[b], **timing)
+            bar.update()
+    return results

@@ -89,18 +89,20 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         warn("no --val: validating on the calibration images (agreement with FP32 only)")
     fidelity_only = source.random or not val.has_labels
 
+    backend = get_backend(target.backend)
+    kit_reason = backend.kit_reason(target)
+    quantizes = "int8" in precisions and bool(backend.int8_placement(target))
+    # export, reference, [quantize], then a kit, or build + measure per precision and the bundle
+    log.planned = 2 + quantizes + (1 if kit_reason else 2 * len(precisions) + 1)
     with exclusive(out):
         stages = Stages(out, log)
         fp32_onnx = _export(stages, out, source)
         reference = _reference(stages, out, fp32_onnx, val, source.classes)
-        needs_int8 = "int8" in precisions
         qdq_onnx, qdq_seconds = None, 0.0
-        backend = get_backend(target.backend)
-        if needs_int8 and backend.int8_placement(target):
+        if quantizes:
             quantized = _quantize(stages, out, target, fp32_onnx, calib, val, req, budget)
             qdq_onnx, qdq_seconds = Path(quantized["path"]), quantized["seconds"]
 
-        kit_reason = backend.kit_reason(target)
         rows: list[dict[str, Any]] = []
         artifacts: dict[str, Path] = {}
         kit_dir = None
@@ -295,7 +297,8 @@ def _report(out: Path, target: Target, source: ModelSource, rows: list[dict[str,
     timing = {"where": get_backend(target.backend).timed_on, "what": first.get("timed"),
               "batch": 1, "threads": first.get("threads"), "warmup": first.get("warmup"),
               "runs": f"until at least {first.get('min_runs')} runs and {first.get('min_seconds')} s (n per row)"}
-    write_report(rows, out, timing=timing, title=f"edgeres build: ResNet-{source.depth} on {target.name}",
+    marked = [{**r, "recommended": r["precision"] == recommended} for r in rows]
+    write_report(marked, out, timing=timing, title=f"edgeres build: ResNet-{source.depth} on {target.name}",
                  model=source.describe(), notes=notes)
     return out
 

@@ -48,11 +48,21 @@ class StageLog:
 
     stream: TextIO = field(default_factory=lambda: sys.stderr)
     entries: list[dict[str, Any]] = field(default_factory=list)
+    planned: int = 0  # how many stages the build expects: the N of "[n/N]"
+
+    def _number(self, n: int) -> str:
+        total = max(self.planned, n)
+        return f"[{n:>{len(str(total))}}/{total}]"
+
+    def starting(self, name: str) -> None:
+        """A stage that runs (is not reused) says so when it starts: some take a minute."""
+        self.stream.write(f"{self._number(len(self.entries) + 1)} {name} ...\n")
+        self.stream.flush()
 
     def record(self, name: str, reused: bool, seconds: float) -> None:
         self.entries.append({"stage": name, "reused": reused, "seconds": round(seconds, 2)})
         state = "reused (inputs unchanged)" if reused else f"done in {seconds:.1f}s"
-        self.stream.write(f"[{len(self.entries):>2}] {name:<28} {state}\n")
+        self.stream.write(f"{self._number(len(self.entries))} {name:<28} {state}\n")
         self.stream.flush()
 
     def note(self, text: str) -> None:
@@ -88,6 +98,7 @@ class Stages:
             if record.get("key") == digest and all(p.exists() for p in (outputs or (lambda _r: []))(record["result"])):
                 self.log.record(name, reused=True, seconds=0.0)
                 return dict(record["result"])
+        self.log.starting(name)
         start = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - start

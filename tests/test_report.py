@@ -210,3 +210,16 @@ def test_environment_is_torch_free_and_complete():
     assert "torch" in env["packages"]
     if not had_torch:
         assert "torch" not in sys.modules, "reading versions must not import torch"
+
+
+def test_report_accepts_a_kit_folder(tmp_path, capsys):
+    """`edgeres report OUT kit-jetson-orin`: the kit's report lands in its engines/ folder."""
+    write_report(ROWS, tmp_path / "intel", timing=TIMING, model=MODEL)
+    kit = tmp_path / "kit-jetson-orin"
+    (kit / "kit.json").parent.mkdir()
+    (kit / "kit.json").write_text("{}")
+    assert main(["report", str(tmp_path / "intel"), str(kit)]) == 1
+    assert "has no report yet: run `edgeres kit build kit-jetson-orin`" in capsys.readouterr().err
+    _kit_report(kit / "engines")
+    assert main(["report", str(tmp_path / "intel"), str(kit), "--out", str(tmp_path / "m")]) == 0
+    assert "jetson-orin" in capsys.readouterr().out

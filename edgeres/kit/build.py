@@ -128,8 +128,8 @@ def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | N
     variants, device, notes = _variants_and_device(backend, wanted, build_options, say)
     warnings += notes
     rows: list[dict[str, Any]] = []
-    for v in variants:
-        say(f"building {v.label} from the kit's ONNX ...")
+    for n, v in enumerate(variants, 1):
+        say(f"[{n}/{len(variants)}] building {v.label} from the kit's ONNX ...")
         t0 = time.perf_counter()
         try:
             artifact = _build_one(kit, backend, target, v, out_dir, build_options)
@@ -140,11 +140,13 @@ def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | N
             continue
         build_s = time.perf_counter() - t0
         v_sizes = sizes if v.dla_core is None else [kit.batch().opt]   # DLA engines have one static batch
-        say(f"validating {v.label} on {len(inputs)} inputs, then timing it (host wall clock, then device time) ...")
+        say(f"[{n}/{len(variants)}] validating {v.label} on {len(inputs)} inputs, then timing it (host wall clock, "
+            "then device time) ...")
         with backend.load(artifact) as runner:
             m = measure(runner, inputs, artifact=artifact, target=target.name, input_shape=(c, h, w),
                         batch_sizes=v_sizes, labels=labels, reference=reference, min_runs=iterations,
-                        min_seconds=min_seconds, warmup=warmup, fidelity_only=labels is None)
+                        min_seconds=min_seconds, warmup=warmup, fidelity_only=labels is None,
+                        progress=f"validate {v.label}")
         measured = m.row()
         plan = artifact.metadata["plan"]
         rows.append({
@@ -162,6 +164,8 @@ def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | N
                       "throughput": measured["extra"]["throughput"]},
         })
     best, why = _recommend(rows, float(target.accuracy_budget), labels is not None)
+    for row in rows:
+        row["recommended"] = row["precision"] == best  # ringed in the report's plot
     if best:
         warnings.append(f"recommended engine on {target.name}: {best} ({why})")
     validation = {"n": len(inputs), "labels": labels is not None}

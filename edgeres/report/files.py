@@ -46,12 +46,7 @@ def read_report(path: str | os.PathLike[str]) -> Report:
     """A report from a folder (``report.json`` or ``kit-report.json`` inside) or a JSON file."""
     p = Path(path)
     if p.is_dir():
-        for name in (REPORT_JSON, KIT_REPORT_JSON):
-            if (p / name).is_file():
-                p = p / name
-                break
-        else:
-            raise EdgeresError(f"{path} has no {REPORT_JSON} or {KIT_REPORT_JSON}; is it a build or kit output folder?")
+        p = _report_in_folder(p)
     if not p.is_file():
         raise EdgeresError(f"report {p} does not exist")
     data = load_json(p, "report")
@@ -60,12 +55,25 @@ def read_report(path: str | os.PathLike[str]) -> Report:
     return Report.from_dict(data, str(p))
 
 
+def _report_in_folder(folder: Path) -> Path:
+    """The report file in a build folder, a kit's engines folder, or a kit folder (its report is in ``engines/``)."""
+    for where in (folder, folder / "engines"):
+        for name in (REPORT_JSON, KIT_REPORT_JSON):
+            if (where / name).is_file():
+                return where / name
+    if (folder / "kit.json").is_file():
+        raise EdgeresError(f"kit {folder} has no report yet: run `edgeres kit build {folder.name}` on the device, then "
+                           f"bring {folder.name}/engines/{KIT_REPORT_JSON} back")
+    raise EdgeresError(f"{folder} has no {REPORT_JSON} or {KIT_REPORT_JSON}; is it a build or kit output folder?")
+
+
 def _from_kit_report(d: dict[str, Any]) -> dict[str, Any]:
     """Accept a device kit's report: rows in the same format, environment and timing alongside."""
     return {"schema": SCHEMA, "schema_version": 1, "title": d.get("title") or f"kit report: {d.get('target', '?')}",
             "model": d.get("model") or {}, "environment": d.get("environment") or {},
             "timing": d.get("timing") or {}, "notes": d.get("notes") or [],
             # rows name their target and backend; kit reports written before they did were all TensorRT
-            "rows": [{"target": d.get("target"), "backend": d.get("backend", "tensorrt"), **r} for r in d["rows"]],
+            "rows": [{"target": d.get("target"), "backend": d.get("backend", "tensorrt"),
+                      "recommended": r.get("precision") == d.get("recommended"), **r} for r in d["rows"]],
             "created": d.get("created")}
 

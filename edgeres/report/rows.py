@@ -40,6 +40,7 @@ class ResultRow:
     size_bytes: int | None = None
     build_seconds: float | None = None
     fidelity_only: bool = False
+    recommended: bool = False     # the precision the build recommends for this target (ringed in the plot)
     notes: list[str] = field(default_factory=list)
     device: str | None = None     # what ran it: "CPU (AMD EPYC ...)", "Orin (sm 8.7)"
     timed: str | None = None      # what the latency includes, e.g. "host wall clock, inputs on host"
@@ -88,6 +89,7 @@ class ResultRow:
         notes = known.get("notes") or []
         known["notes"] = [notes] if isinstance(notes, str) else list(notes)
         known["fidelity_only"] = bool(known.get("fidelity_only", False))
+        known["recommended"] = bool(known.get("recommended", False))
         return cls(**known, extra=extra)
 
     def to_dict(self) -> dict[str, Any]:
