@@ -47,11 +47,12 @@ class Measurement:
             "target": self.target, "backend": self.backend, "precision": self.precision,
             "execution_precision": self.execution_precision,
             "top1": acc.top1, "top5": acc.top5, "top1_drop": acc.top1_drop, "agreement": acc.agreement,
-            "cosine": acc.cosine, "p50_ms": first.p50_ms, "p99_ms": first.p99_ms, "batch": first.batch_size,
+            "cosine": acc.cosine, "centred_cosine": acc.centred_cosine, "p50_ms": first.p50_ms, "p99_ms": first.p99_ms, "batch": first.batch_size,
             "throughput": last.throughput, "size_bytes": self.size_bytes, "fidelity_only": self.fidelity_only,
             "device": self.device, "timed": first.timed, "threads": first.threads,
             "extra": {"throughput_batch": last.batch_size, "latency": [r.to_dict() for r in self.latency],
-                      "n_images": acc.n, **extra},
+                      "n_images": acc.n,
+                      "loss_interval": acc.loss_interval.to_dict() if acc.loss_interval else None, **extra},
         }
 
 
