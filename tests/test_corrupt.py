@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def test_severity_grows(name: str) -> None:
     images = [_digit(i) for i in range(8)]
     distance = [np.mean([np.abs(np.asarray(corrupt(im, name, s, index=i), np.float64) - np.asarray(im)).mean()
                          for i, im in enumerate(images)]) for s in SEVERITIES]
-    assert distance[0] > 0 and all(b >= a for a, b in zip(distance, distance[1:])), distance
+    assert distance[0] > 0 and all(b >= a for a, b in itertools.pairwise(distance)), distance
 
 
 def test_written_set_is_deterministic_labeled_and_named(tmp_path: Path) -> None:
@@ -73,7 +74,7 @@ def test_written_set_is_deterministic_labeled_and_named(tmp_path: Path) -> None:
     files = sorted(p.relative_to(first).as_posix() for p in first.rglob("*.png"))
     assert len(files) == 3 * len(PARAMETERS) * len(SEVERITIES) and info["counts"]["jpeg"] == 3 * len(SEVERITIES)
     assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
-    assert corruption_of(files[0]) == (sorted(PARAMETERS)[0], 1)
+    assert corruption_of(files[0]) == (min(PARAMETERS), 1)
     a, b = open_set(first, require_labels=True), open_set(second, require_labels=True)
     assert a.fingerprint() == b.fingerprint() and a.classes == ["3", "5"]
     assert np.bincount(a.labels).tolist() == [2 * 30, 30]

@@ -75,7 +75,7 @@ def _shift(image: Any, pixels: float, rng: np.random.Generator) -> Any:
     from PIL import Image
 
     angle = rng.uniform(0.0, 2.0 * np.pi)
-    dx, dy = int(round(pixels * np.cos(angle))), int(round(pixels * np.sin(angle)))
+    dx, dy = round(pixels * np.cos(angle)), round(pixels * np.sin(angle))
     return image.transform(image.size, Image.Transform.AFFINE, (1, 0, -dx, 0, 1, -dy),
                            resample=Image.Resampling.NEAREST, fillcolor=0)
 
