@@ -26,9 +26,10 @@ N_SET = N_VAL * len(PARAMETERS) * len(SEVERITIES)
 # (another Pillow may rotate, blur or JPEG-encode differently: the fingerprint then changes too)
 PIXELS_SHA256 = "8ec405587a2ddea7b1f61ab80c0833c1b4ea7acb7cb448882fad3abd9f5666e3"
 PINNED_PILLOW = "13.0.0"
-# FP32 top-1 of the demo models on the set, measured: ResNet-18 92.53%; the ranges leave room
-# for another CPU's rounding, not for a different set
-FP32_RANGE = {18: (0.90, 0.95), 50: (0.88, 0.97)}
+# FP32 top-1 of the demo models on the set, measured: ResNet-18 92.53%, ResNet-50 85.75% (it
+# scores 96.1% on the clean digits, ResNet-18 99.4%); the ranges leave room for another CPU's
+# rounding in training, not for a different set
+FP32_RANGE = {18: (0.90, 0.95), 50: (0.83, 0.89)}
 
 
 @functools.cache
