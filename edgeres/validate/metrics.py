@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from edgeres.errors import EdgeresError
-from edgeres.validate.stats import LossInterval, loss_interval
 from edgeres.table import format_table
+from edgeres.validate.stats import LossInterval, loss_interval
 
 
 @dataclass
