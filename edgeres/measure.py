@@ -54,7 +54,7 @@ class Measurement:
             "execution_precision": self.execution_precision,
             "execution_note": execution_note(self.precision, self.execution_precision),
             "top1": acc.top1, "top5": acc.top5, "top1_drop": acc.top1_drop, "agreement": acc.agreement,
-            "cosine": acc.cosine, "p50_ms": first.p50_ms, "p99_ms": first.p99_ms, "runs": first.iterations,
+            "cosine": acc.cosine, "centred_cosine": acc.centred_cosine, "p50_ms": first.p50_ms, "p99_ms": first.p99_ms, "runs": first.iterations,
             "batch": first.batch_size, "throughput": tput.images_per_second if tput else last.throughput,
             "throughput_label": tput.label() if tput else f"synchronous, batch {last.batch_size}",
             "load_warning": warnings[0] if warnings else None,
@@ -62,7 +62,8 @@ class Measurement:
             "device": self.device, "timed": first.timed, "threads": first.threads,
             "extra": {"throughput_batch": tput.batch if tput else last.batch_size,
                       "latency": [r.to_dict() for r in self.latency],
-                      "throughput": tput.to_dict() if tput else None, "n_images": acc.n, **extra},
+                      "throughput": tput.to_dict() if tput else None, "n_images": acc.n,
+                      "loss_interval": acc.loss_interval.to_dict() if acc.loss_interval else None, **extra},
         }
 
 

@@ -23,6 +23,7 @@ from edgeres.targets import get_target
 from edgeres.validate.throughput import measure_throughput
 
 SIZE = 64
+CENTRED_COSINE_MIN = 0.95  # trained demo ResNet-18, NNCF INT8, logits centred over the 359 held-out digits
 BACKEND = get_backend("openvino")
 
 
@@ -322,7 +323,7 @@ def test_runner_sync_async_agree(fp32, photos):
         runner(np.zeros((1, 3, 32, 32), np.float32))
 
 
-def test_accuracy_agreement_on_real_images(model, fp32, int8, photos):
+def test_fp32_ir_matches_torch_on_real_images(model, fp32, int8, photos):
     import torch
 
     with torch.no_grad():
@@ -330,9 +331,26 @@ def test_accuracy_agreement_on_real_images(model, fp32, int8, photos):
     got = BACKEND.load(fp32)(photos)
     assert np.abs(got - ref).max() < 1e-3 * max(1.0, np.abs(ref).max())
     assert (got.argmax(1) == ref.argmax(1)).all()
-    q = BACKEND.load(int8)(photos)
-    cos = (q * ref).sum(1) / (np.linalg.norm(q, axis=1) * np.linalg.norm(ref, axis=1))
-    assert cos.mean() > 0.98, cos
+    assert BACKEND.load(int8)(photos).shape == ref.shape  # INT8 fidelity: on trained weights, below
+
+
+def test_nncf_int8_keeps_the_trained_demo_model(tmp_path, target):
+    """The default INT8 build of the trained demo ResNet-18, on the held-out digits: fidelity
+    judged where it means something (a random network's logits barely differ between images)."""
+    from edgeres.data import ensure_demo_model, open_set
+    from edgeres.export.exporter import export_resnet
+    from edgeres.validate import collect_logits, compare
+
+    onnx_file = tmp_path / "demo.onnx"
+    export_resnet(18, onnx_file, weights=ensure_demo_model(18, progress=False) / "model.pth")
+    calib, _ = open_set("demo", size=128).load_all()
+    val = open_set("demo-val")
+    builds = {p: BACKEND.build(onnx_file, BuildSpec(target, p, tmp_path / p, calibration=calib if p == "int8" else None))
+              for p in ("fp32", "int8")}
+    ref, labels = collect_logits(BACKEND.load(builds["fp32"]), val)
+    acc = compare(collect_logits(BACKEND.load(builds["int8"]), val)[0], labels, ref)
+    assert acc.agreement >= 0.97 and acc.top1_drop <= 0.005, acc.to_dict()
+    assert acc.centred_cosine >= CENTRED_COSINE_MIN, acc.to_dict()
 
 
 # --- bad input --------------------------------------------------------------------------------

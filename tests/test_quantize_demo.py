@@ -1,8 +1,10 @@
-"""INT8 accuracy on the demo model (ResNet-18 trained on real handwritten digits).
+"""INT8 accuracy on the demo models (ResNet-18 and ResNet-50 trained on real handwritten digits).
 
-The bars: with the default method, INT8 top-1 within 0.5 points of FP32 and agreement with
-FP32 of at least 97% on the digits validation split; the accuracy-budget loop terminates
-and meets its budget. The CLI runs end to end, twice (the second run hits the cache).
+The bars: with the default method, INT8 top-1 within 0.5 points of FP32, agreement with FP32
+of at least 97%, and a mean cosine of centred logits (each minus its per-class mean over the
+images: what varies between images) of at least CENTRED_COSINE_MIN on the digits validation
+split; the accuracy-budget loop terminates and meets its budget. The CLI runs end to end,
+twice (the second run hits the cache).
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from edgeres.validate import collect_logits, compare
 
 AGREEMENT_MIN = 0.97
 TOP1_DROP_MAX = 0.5  # points
+CENTRED_COSINE_MIN = {18: 0.95, 50: 0.95}
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def _demo(tmp_path_factory, depth: int = 18):
     from edgeres.export.exporter import export_resnet
 
-    model_dir = data.ensure_demo_model()
+    model_dir = data.ensure_demo_model(depth)
     out = tmp_path_factory.mktemp("demo") / "model.onnx"
     meta = json.loads((Path(model_dir) / "model.json").read_text())
     export_resnet(int(meta["depth"]), out, weights=Path(model_dir) / "model.pth")
@@ -40,10 +42,17 @@ def demo(tmp_path_factory):
     return out, calib, val, ref, labels, tmp_path_factory.mktemp("demo-cache")
 
 
-@pytest.mark.parametrize("placement", ["tensorrt", "onnxruntime"])
-def test_default_int8_keeps_accuracy_on_real_digits(demo, tmp_path, placement):
-    """tensorrt: the TensorRT graph, run by ORT as exact fake quantization; onnxruntime: ORT's
-    own INT8 kernels (QLinearConv/QLinearAdd, checked structurally in test_quantize.py)."""
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return _demo(tmp_path_factory, 18)
+
+
+@pytest.fixture(scope="module")
+def demo50(tmp_path_factory):
+    return _demo(tmp_path_factory, 50)
+
+
+def _check_default_int8(demo, tmp_path, placement: str, depth: int) -> None:
     fp32, calib, val, ref, labels, cache = demo
     art = quantize_onnx(fp32, calib, tmp_path / "int8", cache_dir=cache, placement=placement, log=None)
     assert art.metadata["method"] == "entropy"
@@ -52,6 +61,20 @@ def test_default_int8_keeps_accuracy_on_real_digits(demo, tmp_path, placement):
     drop = 100 * (acc.reference_top1 - acc.top1)
     assert acc.agreement >= AGREEMENT_MIN, acc.to_dict()
     assert drop <= TOP1_DROP_MAX, acc.to_dict()
+    assert acc.centred_cosine >= CENTRED_COSINE_MIN[depth], acc.to_dict()
+
+
+@pytest.mark.parametrize("placement", ["tensorrt", "onnxruntime"])
+def test_default_int8_keeps_accuracy_on_real_digits(demo, tmp_path, placement):
+    """tensorrt: the TensorRT graph, run by ORT as exact fake quantization; onnxruntime: ORT's
+    own INT8 kernels (QLinearConv/QLinearAdd, checked structurally in test_quantize.py)."""
+    _check_default_int8(demo, tmp_path, placement, 18)
+
+
+@pytest.mark.parametrize("placement", ["tensorrt", "onnxruntime"])
+def test_default_int8_keeps_a_trained_resnet50(demo50, tmp_path, placement):
+    """The same bars for the trained ResNet-50 (bottleneck blocks, 53 weighted layers)."""
+    _check_default_int8(demo50, tmp_path, placement, 50)
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from edgeres.errors import EdgeresError
 from edgeres.evaluate import parse_batches, validate
 from edgeres.validate import LatencyResult, collect_logits, compare, measure_latency
 from edgeres.validate.latency import format_latency, summarize_times
-from edgeres.validate.metrics import cosine_similarity, run_batch, topk_accuracy
+from edgeres.validate.metrics import centred_cosine, cosine_similarity, run_batch, topk_accuracy
 
 LOGITS = np.array([
     [9.0, 1, 2, 3, 4, 5, 0],  # top-1: 0; top-5: 0,6?no -> {0,5,4,3,2}
@@ -41,6 +41,23 @@ def test_agreement_cosine_and_diff_against_reference():
     assert result.reference_top1 == pytest.approx(0.25) and result.top1_drop == pytest.approx(0.0)
     d = result.to_dict()
     assert set(d) >= {"n", "top1", "top5", "agreement", "cosine", "max_abs_diff", "top1_drop"}
+
+
+def test_centred_cosine_sees_what_the_plain_cosine_hides():
+    """Logits dominated by a part shared by every image (as a random network's are): a candidate
+    that keeps the shared part but scrambles what varies between images keeps a plain cosine
+    near 1; the centred cosine drops to chance."""
+    rng = np.random.default_rng(0)
+    shared = 100.0 * rng.standard_normal(10)
+    varying = rng.standard_normal((200, 10))
+    reference = shared + varying
+    scrambled = compare(shared + rng.permutation(varying), None, reference)
+    assert scrambled.cosine > 0.999 and abs(scrambled.centred_cosine) < 0.2
+    faithful = compare(reference + 0.01 * rng.standard_normal(reference.shape), None, reference)
+    assert faithful.centred_cosine > 0.999
+    assert centred_cosine(reference[:1], reference[:1]) is None and compare(reference[:1], None, reference[:1]
+                                                                            ).centred_cosine is None
+    assert "centred logits" in scrambled.format() and "(plain)" in scrambled.format()
 
 
 def test_without_labels_only_agreement():

@@ -1,7 +1,7 @@
 """``open_set``: one entry point for every kind of image source, and calibration specs.
 
 A source is an image folder, a ``.npy``/``.npz`` file, a demo set (``demo:digits-train``,
-``demo:digits-val``, ``demo:photos``), or a calibration spec: a TOML file in ``calibration/``
+``demo:digits-val``, ``demo:digits-c``, ``demo:photos``), or a calibration spec: a TOML file in ``calibration/``
 named by NAME (``demo``) or given by PATH (``my-set.toml``). ``NAME=FOLDER`` takes a spec's
 size, seed and preprocessing but reads the images from FOLDER (``imagenet=/data/val``).
 """
@@ -156,9 +156,14 @@ def _demo_source(source: str) -> tuple[Path, PreprocessSpec, str]:
     if which in ("digits-train", "digits-val"):
         split = which.split("-", 1)[1]
         return demo.demo_digits_dir(split), demo.DIGITS_PREPROCESS, which
+    if which == "digits-c":
+        from edgeres.data.corrupt import demo_digits_c_dir
+
+        return demo_digits_c_dir(), demo.DIGITS_PREPROCESS, which
     if which == "photos":
         return demo.demo_photos_dir(), PreprocessSpec(), which
-    raise EdgeresError(f"unknown demo set {source!r}: choose demo:digits-train, demo:digits-val or demo:photos")
+    raise EdgeresError(f"unknown demo set {source!r}: choose demo:digits-train, demo:digits-val, demo:digits-c "
+                       "or demo:photos")
 
 
 def open_set(source: str | os.PathLike[str], *, size: int | None = None, seed: int | None = None,

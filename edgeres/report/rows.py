@@ -17,7 +17,7 @@ from edgeres.validate.figures import footnotes
 PRECISION_ORDER = {"fp32": 0, "bf16": 1, "fp16": 2, "int8": 3}
 
 FIDELITY_NOTE = ("* fidelity-only: random weights or no labels, so top-1 says nothing about the model; "
-                 "agreement and cosine with the FP32 reference are the numbers to read")
+                 "agreement and the cosine of centred logits with the FP32 reference are the numbers to read")
 
 
 @dataclass
@@ -32,7 +32,8 @@ class ResultRow:
     top5: float | None = None
     top1_drop: float | None = None
     agreement: float | None = None
-    cosine: float | None = None
+    cosine: float | None = None            # mean cosine of logits to FP32's (plain)
+    centred_cosine: float | None = None    # the same on logits centred on their per-class mean over the images
     p50_ms: float | None = None
     p99_ms: float | None = None
     throughput: float | None = None

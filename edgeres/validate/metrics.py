@@ -14,6 +14,7 @@ import numpy as np
 
 from edgeres.errors import EdgeresError
 from edgeres.table import format_table
+from edgeres.validate.stats import LossInterval, loss_interval
 
 
 @dataclass
@@ -22,7 +23,11 @@ class AccuracyResult:
 
     top1 / top5: against labels (None without labels). agreement: fraction of inputs where the
     top-1 class equals the reference's; cosine: mean cosine similarity of logits to the
-    reference's; max_abs_diff / mean_abs_diff: over every logit (None without a reference).
+    reference's (plain); centred_cosine: the same on logits centred on their per-class mean over
+    the images (what varies between images: see ``centred_cosine``; None for a single image);
+    max_abs_diff / mean_abs_diff: over every logit (None without a reference); loss_interval:
+    what this model loses against the reference on these images (top-1 drop with labels, else
+    disagreement) with its 95% paired interval (``edgeres.validate.stats``).
     """
 
     n: int
@@ -30,9 +35,11 @@ class AccuracyResult:
     top5: float | None = None
     agreement: float | None = None
     cosine: float | None = None
+    centred_cosine: float | None = None
     max_abs_diff: float | None = None
     mean_abs_diff: float | None = None
     reference_top1: float | None = None
+    loss_interval: LossInterval | None = None
     top5_k: int = 5
 
     @property
@@ -59,9 +66,14 @@ class AccuracyResult:
             out += [("top-1", pct(self.top1)), (f"top-{self.top5_k}", pct(self.top5))]
         if self.reference_top1 is not None:
             out += [("reference top-1", pct(self.reference_top1)), ("top-1 drop", _points(self.top1_drop))]
+        if self.loss_interval is not None:
+            i = self.loss_interval
+            what = "top-1 drop" if self.reference_top1 is not None else "top-1 disagreement"
+            out += [(f"{what}, {100 * i.confidence:.0f}% paired interval", f"{i.low:+.2f} to {i.high:+.2f} points")]
         if self.agreement is not None:
             out += [("top-1 agreement with reference", pct(self.agreement)),
-                    ("mean cosine similarity of logits", f"{self.cosine:.6f}"),
+                    ("mean cosine similarity of logits (plain)", f"{self.cosine:.6f}"),
+                    ("mean cosine of centred logits (minus per-class mean)", _fixed(self.centred_cosine, 4)),
                     ("max abs logit diff", f"{self.max_abs_diff:.4g}"),
                     ("mean abs logit diff", f"{self.mean_abs_diff:.4g}")]
         return out
@@ -72,6 +84,10 @@ class AccuracyResult:
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100.0 * x:.2f}%"
+
+
+def _fixed(x: float | None, digits: int) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
 
 
 def _points(x: float | None) -> str:
@@ -85,6 +101,21 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.nd
     den = np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1)
     same = np.all(a64 == b64, axis=1)  # two all-zero rows are identical: similarity 1
     return np.where(same, 1.0, num / np.maximum(den, eps))
+
+
+def centred_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """Row-wise cosine of two (N, C) sets of logits, each centred on its own per-class mean over
+    the N images; None for fewer than two images.
+
+    Why: a network's logits share a large part that is the same for every image (a random
+    network's differ between images by about 0.1% of their size), so the plain cosine stays
+    near 1 whatever a quantizer did. Centring removes that shared part and compares what
+    varies between images: what decides each image's class.
+    """
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a64.shape[0] < 2:
+        return None
+    return cosine_similarity(a64 - a64.mean(axis=0), b64 - b64.mean(axis=0))
 
 
 def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -126,10 +157,13 @@ def compare(logits: np.ndarray, labels: np.ndarray | None = None,
         diff = np.abs(logits.astype(np.float64) - ref.astype(np.float64))
         result.agreement = float(np.mean(np.argmax(logits, 1) == np.argmax(ref, 1)))
         result.cosine = float(np.mean(cosine_similarity(logits, ref)))
+        centred = centred_cosine(logits, ref)
+        result.centred_cosine = None if centred is None else float(np.mean(centred))
         result.max_abs_diff = float(diff.max())
         result.mean_abs_diff = float(diff.mean())
         if labels is not None:
             result.reference_top1 = topk_accuracy(ref, labels, 1)
+        result.loss_interval = loss_interval(ref, logits, labels)
     return result
 
 
