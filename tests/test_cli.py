@@ -31,8 +31,10 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
 
 def test_doctor_lists_every_backend(capsys):
     assert main(["doctor", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"onnxruntime", "openvino", "tensorrt", "cpu"}
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "edgeres.doctor" and "cpu" in doc
+    data = doc["backends"]
+    assert set(data) == {"onnxruntime", "openvino", "tensorrt"}
     assert data["onnxruntime"]["ok"] is True
     assert data["tensorrt"]["ok"] is False and data["tensorrt"]["reason"]
 

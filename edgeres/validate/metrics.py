@@ -20,7 +20,8 @@ from edgeres.table import format_table
 class AccuracyResult:
     """What one model scored. Fractions in [0, 1]; None where it does not apply.
 
-    top1 / top5: against labels (None without labels). agreement: fraction of inputs where the
+    top1 / top5: against labels (None without labels; top5 is None too for models with fewer
+    than five classes, where "top-5" would count every class). agreement: fraction of inputs where the
     top-1 class equals the reference's; cosine: mean cosine similarity of logits to the
     reference's; max_abs_diff / mean_abs_diff: over every logit (None without a reference).
     """
@@ -33,7 +34,6 @@ class AccuracyResult:
     max_abs_diff: float | None = None
     mean_abs_diff: float | None = None
     reference_top1: float | None = None
-    top5_k: int = 5
 
     @property
     def has_labels(self) -> bool:
@@ -56,7 +56,7 @@ class AccuracyResult:
         pct = _pct
         out: list[tuple[str, str]] = [("images", str(self.n))]
         if self.top1 is not None:
-            out += [("top-1", pct(self.top1)), (f"top-{self.top5_k}", pct(self.top5))]
+            out += [("top-1", pct(self.top1))] + ([("top-5", pct(self.top5))] if self.top5 is not None else [])
         if self.reference_top1 is not None:
             out += [("reference top-1", pct(self.reference_top1)), ("top-1 drop", _points(self.top1_drop))]
         if self.agreement is not None:
@@ -108,7 +108,7 @@ def compare(logits: np.ndarray, labels: np.ndarray | None = None,
     """Accuracy against ``labels`` and fidelity against ``reference_logits``; either may be None."""
     logits = _as_logits(logits, "logits")
     n, classes = logits.shape
-    result = AccuracyResult(n=n, top5_k=min(5, classes))
+    result = AccuracyResult(n=n)
     if labels is not None:
         labels = np.asarray(labels).astype(np.int64).reshape(-1)
         if labels.shape[0] != n:
@@ -117,7 +117,7 @@ def compare(logits: np.ndarray, labels: np.ndarray | None = None,
             raise EdgeresError(f"labels range over {labels.min()}..{labels.max()} but the model has {classes} classes: "
                                "is this the right validation set for this model?")
         result.top1 = topk_accuracy(logits, labels, 1)
-        result.top5 = topk_accuracy(logits, labels, 5)
+        result.top5 = topk_accuracy(logits, labels, 5) if classes >= 5 else None
     if reference_logits is not None:
         ref = _as_logits(reference_logits, "reference logits")
         if ref.shape != logits.shape:
