@@ -14,6 +14,7 @@ import numpy as np
 
 from edgeres.errors import EdgeresError
 from edgeres.table import format_table
+from edgeres.validate.stats import LossInterval, loss_interval
 
 
 @dataclass
@@ -24,6 +25,8 @@ class AccuracyResult:
     than five classes, where "top-5" would count every class). agreement: fraction of inputs where the
     top-1 class equals the reference's; cosine: mean cosine similarity of logits to the
     reference's; max_abs_diff / mean_abs_diff: over every logit (None without a reference).
+    drop_interval / disagreement_interval: the top-1 drop against the reference (with labels) and
+    the loss of top-1 agreement, in points with their paired 95% intervals (``edgeres.validate.stats``).
     """
 
     n: int
@@ -34,6 +37,12 @@ class AccuracyResult:
     max_abs_diff: float | None = None
     mean_abs_diff: float | None = None
     reference_top1: float | None = None
+    drop_interval: LossInterval | None = None
+    disagreement_interval: LossInterval | None = None
+
+    def loss(self, labeled: bool) -> LossInterval | None:
+        """What a precision costs: the top-1 drop when ``labeled`` (and known), else the agreement loss."""
+        return self.drop_interval if labeled and self.drop_interval is not None else self.disagreement_interval
 
     @property
     def has_labels(self) -> bool:
@@ -49,6 +58,9 @@ class AccuracyResult:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["top1_drop"] = self.top1_drop
+        for key in ("drop_interval", "disagreement_interval"):
+            interval = getattr(self, key)
+            d[key] = interval.to_dict() if interval is not None else None
         return d
 
     def rows(self) -> list[tuple[str, str]]:
@@ -128,8 +140,10 @@ def compare(logits: np.ndarray, labels: np.ndarray | None = None,
         result.cosine = float(np.mean(cosine_similarity(logits, ref)))
         result.max_abs_diff = float(diff.max())
         result.mean_abs_diff = float(diff.mean())
+        result.disagreement_interval = loss_interval(ref, logits, None)
         if labels is not None:
             result.reference_top1 = topk_accuracy(ref, labels, 1)
+            result.drop_interval = loss_interval(ref, logits, labels)
     return result
 
 

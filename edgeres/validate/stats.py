@@ -46,9 +46,19 @@ class LossInterval:
             return "fails"
         return "undecided"
 
+    @property
+    def what(self) -> str:
+        """What is lost: 'top-1 drop' (with labels) or 'agreement loss' (top-1 changed vs the reference)."""
+        return "agreement loss" if "disagreement" in self.method else "top-1 drop"
+
+    def span(self) -> str:
+        """'+0.42 pt (95% interval -0.10 to +1.20, n=500)'."""
+        return (f"{self.loss:+.2f} pt ({100 * self.confidence:.0f}% interval {self.low:+.2f} to {self.high:+.2f}, "
+                f"n={self.n})")
+
     def explain(self, budget: float) -> str:
         """One sentence a person can act on."""
-        span = f"{self.loss:+.2f} pt ({100 * self.confidence:.0f}% interval {self.low:+.2f} to {self.high:+.2f}, n={self.n})"
+        span = self.span()
         verdict = self.verdict(budget)
         if verdict == "holds":
             return f"{span}: within the budget of {budget:g} pt"
@@ -58,7 +68,7 @@ class LossInterval:
                 f"(the interval's upper end is above it); use more validation images")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"what": self.what, **asdict(self)}
 
 
 def _z(confidence: float) -> float:
