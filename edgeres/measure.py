@@ -59,6 +59,7 @@ class Measurement:
             "throughput_label": tput.label() if tput else f"synchronous, batch {last.batch_size}",
             "load_warning": warnings[0] if warnings else None,
             "size_bytes": self.size_bytes, "fidelity_only": self.fidelity_only,
+            "loss": (loss := acc.loss(labeled=not self.fidelity_only)) and loss.to_dict(), "n_val": acc.n,
             "device": self.device, "timed": first.timed, "threads": first.threads,
             "extra": {"throughput_batch": tput.batch if tput else last.batch_size,
                       "latency": [r.to_dict() for r in self.latency],

@@ -141,3 +141,23 @@ def loss_interval(reference_logits: np.ndarray, candidate_logits: np.ndarray, la
         return disagreement_interval(ref_top1, cand_top1, confidence)
     labels = np.asarray(labels).reshape(-1)
     return paired_drop_interval(ref_top1 == labels, cand_top1 == labels, confidence)
+
+
+# Ultralytics warns below this many calibration images; a few hundred images of the deployment
+# domain is the usual advice for post-training INT8 calibration (TensorRT, OpenVINO POT: 300).
+SMALL_CALIBRATION = 300
+
+
+def size_warnings(n_calib: int | None, n_val: int | None, budget: float | None) -> list[str]:
+    """What the set sizes cannot support: a calibration set too small for stable INT8 ranges, and a
+    validation set where one image is worth more than the accuracy budget (in points)."""
+    out = []
+    if n_calib is not None and n_calib < SMALL_CALIBRATION:
+        out.append(f"the calibration set has {n_calib} images; fewer than {SMALL_CALIBRATION} give noisy INT8 "
+                   "ranges: pass --calib with a few hundred images like the ones the device will see")
+    if n_val and budget is not None and budget > 0 and 100.0 / n_val > budget:
+        needed = int(np.ceil(100.0 / budget))
+        out.append(f"the validation set has {n_val} images: one image is {100.0 / n_val:.2f} points, more than the "
+                   f"accuracy budget of {budget:g} points, so it cannot show the budget holds; use at least "
+                   f"{needed} images (several times that for a useful 95% interval)")
+    return out
