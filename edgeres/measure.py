@@ -74,10 +74,14 @@ def artifact_bytes(artifact: Artifact) -> int:
 
 def label_map(dataset_classes: Sequence[str] | None, model_classes: Sequence[str] | None) -> np.ndarray | None:
     """Index map from the set's label numbering to the model's, when both name their classes
-    and they are ordered differently; None when no remapping is needed or possible."""
+    and they are ordered differently; None when no remapping is needed or possible. Folders that
+    share no name with the model's classes (WordNet ids against human names) keep their sorted
+    order as the class index, as torchvision's ImageFolder numbers them."""
     if not dataset_classes or not model_classes or list(dataset_classes) == list(model_classes):
         return None
     index = {name: i for i, name in enumerate(model_classes)}
+    if len(dataset_classes) == len(model_classes) and not any(c in index for c in dataset_classes):
+        return None
     missing = [c for c in dataset_classes if c not in index]
     if missing:
         raise EdgeresError(f"the validation set has classes the model does not know: {missing[:5]}; "
