@@ -89,7 +89,7 @@ import edgeres.kit, edgeres.bundle.runtime, edgeres.validate
     (["validate", "m.onnx", "--val", "v", "--batch", "4"], 4),
     (["validate", "m.onnx", "--val", "v", "--batch-size", "4"], 4),
     (["quantize", "m.onnx", "--calib", "c", "--out", "o", "--batch", "8"], 8),
-    (["quantize", "m.onnx", "--out", "o", "--batch-size", "8"], 8),
+    (["quantize", "m.onnx", "--calib", "c", "--out", "o", "--batch-size", "8"], 8),
 ])
 def test_one_flag_name_for_the_batch_everywhere(argv, value):
     from edgeres.cli import build_parser
