@@ -73,7 +73,7 @@ def test_build_fail_over_budget_exits_3_and_still_writes_the_report(tmp_path, ca
 
 def test_readme_exit_code_table_matches_edgeres_errors():
     text = (ROOT / "README.md").read_text()
-    table = dict(re.findall(r"^\| `(\d+)` \| ([^|]+) \|", text, flags=re.M))
+    table = dict(re.findall(r"^\| `(\d+)` \| ([^|]+) \|", text, flags=re.MULTILINE))
     assert table, "README.md has an exit-code table"
     assert {int(k) for k in table} == {errors.OK, errors.ERROR, errors.USAGE, errors.OVER_BUDGET,
                                       errors.INTERRUPTED}
