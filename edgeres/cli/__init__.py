@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message is not None:
             print(f"edgeres {args.command}: {message}", file=sys.stderr)
             if getattr(args, "json", False):  # a program reading stdout still gets one document
-                emit(args, {"error": message, "exit_code": code}, "")
+                emit(args, {"error": message.removeprefix("error: "), "exit_code": code}, "")
     return code
 
 
