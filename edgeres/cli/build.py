@@ -19,6 +19,8 @@ def add_build(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="model -> ONNX -> INT8 -> engines (or a device kit) -> report -> bundle")
     p.add_argument("--target", required=True, help="target name, alias or TOML file (see: edgeres targets)")
     add_build_flags(p)
+    p.add_argument("--fail-over-budget", action="store_true",
+                   help="CI gate: exit 3 when a built precision loses more than the accuracy budget")
     p.add_argument("--out", default=None, help="output folder (default: out/resnetDEPTH-TARGET)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=_run_build)
@@ -54,8 +56,6 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
                    "quantizes every layer (default: the first conv and the last FC)")
     p.add_argument("--labels", default=None, help="class names, one per line, in the checkpoint's class order "
                    "(default: the checkpoint folder's model.json, else the class folders of --val)")
-    p.add_argument("--fail-over-budget", action="store_true",
-                   help="CI gate: exit 3 when a built precision loses more than the accuracy budget")
     p.add_argument("--bench-seconds", type=float, default=2.0,
                    help="time each latency and throughput figure for at least this long (default 2)")
     p.add_argument("--bench-runs", type=integer, default=50,
@@ -80,7 +80,7 @@ def build_request(args: argparse.Namespace, target: str, out: str | None) -> Any
         keep_fp=keep_fp_list(args.keep_fp), bench_seconds=args.bench_seconds,
         bench_runs=args.bench_runs, rebench=args.rebench,
         targets_dir=Path(args.targets_dir) if args.targets_dir else None,
-        labels=Path(args.labels) if args.labels else None, fail_over_budget=args.fail_over_budget,
+        labels=Path(args.labels) if args.labels else None, fail_over_budget=getattr(args, "fail_over_budget", False),
     )
 
 
