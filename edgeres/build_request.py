@@ -44,6 +44,8 @@ class BuildRequest:
     bench_runs: int = 50        # ...and at least this many runs (bench: 100 runs and 5 s; p99 needs 100)
     rebench: bool = False       # re-measure every precision even when its artifact is reused
     targets_dir: Path | None = None
+    labels: Path | None = None  # class names, one per line (else model.json, else the --val class folders)
+    fail_over_budget: bool = False  # the CLI exits OVER_BUDGET when a precision loses more than the budget
 
 
 @dataclass
@@ -57,6 +59,7 @@ class ModelSource:
     weights: Path | None
     weights_sha256: str | None
     classes: list[str] | None
+    classes_from: str | None = None  # where the names came from (edgeres.classes)
 
     @property
     def random(self) -> bool:
@@ -68,7 +71,7 @@ class ModelSource:
 
     def describe(self) -> dict[str, Any]:
         return {**self.key(), "weights": str(self.weights) if self.weights else "random (seed 0)",
-                "classes": self.classes}
+                "classes": self.classes, "classes_from": self.classes_from}
 
 
 def resolve_model(req: BuildRequest) -> ModelSource:
@@ -178,3 +181,20 @@ def check_request(req: BuildRequest, target: Target) -> None:
 
 def default_out_dir(target: str, depth: int) -> Path:
     return Path(os.environ.get("EDGERES_OUT", "out")) / f"resnet{depth}-{target}"
+
+
+def name_classes(source: ModelSource, req: BuildRequest, val: Any) -> tuple[ModelSource, str | None]:
+    """``source`` with its class names from --labels, model.json or the --val class folders
+    (``edgeres.classes``), and a warning when none of them names the classes."""
+    from dataclasses import replace
+
+    from edgeres.classes import resolve_class_names
+
+    folders = getattr(val, "classes", None) if req.val is not None and val.has_labels else None
+    where = str(source.weights.parent / "model.json") if source.weights else "model.json"
+    names = resolve_class_names(source.num_classes, labels_file=req.labels, model_json=source.classes,
+                                model_json_where=where, val_classes=folders)
+    warning = None if names.names is not None else (
+        "no class names (--labels FILE, the checkpoint folder's model.json, or class folders in --val): "
+        "the bundle will print class indices")
+    return replace(source, classes=names.names, classes_from=names.origin), warning

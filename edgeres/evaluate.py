@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from edgeres.measure import label_map, run_and_compare, time_batches
 from edgeres.validate.latency import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS, LatencyResult, current_rss_mb
 from edgeres.validate.metrics import AccuracyResult, collect_logits
 from edgeres.validate.runner import artifact_fixed_batch, artifact_input_shape, load_runner
+from edgeres.validate.stats import LossInterval
 
 
 @dataclass
@@ -160,18 +162,42 @@ class Validation:
     reference: str | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def loss(self) -> LossInterval | None:
+        """What the artifact loses against the reference (top-1 drop with labels, else agreement), with its 95% interval."""
+        return self.accuracy.loss(labeled=self.accuracy.top1 is not None)
+
     def to_dict(self) -> dict[str, Any]:
         return {"artifact": self.artifact, "reference": self.reference, "dataset": self.dataset,
-                "accuracy": self.accuracy.to_dict(), "runner": self.runner, "notes": list(self.notes)}
+                "accuracy": self.accuracy.to_dict(), "loss": self.loss.to_dict() if self.loss else None,
+                "runner": self.runner, "notes": list(self.notes)}
 
 
 def validate(path: str | os.PathLike[str], val: Any, *, reference: str | os.PathLike[str] | None = None,
              batch_size: int = 32, size: int | None = None, seed: int = 0, threads: int | None = None,
              progress: bool = True) -> Validation:
     """Accuracy of an artifact on ``val`` (a source for ``edgeres.data.open_set``, or an opened
-    set), and its fidelity to ``reference`` (another artifact) on the same inputs."""
-    artifact = Artifact.load(path)
-    ref_artifact = Artifact.load(reference) if reference is not None else None
+    set), and its fidelity to ``reference`` (another artifact) on the same inputs. Either may be
+    a bundle (folder or .tar.gz), as ``bench`` takes: its verified artifact is what runs."""
+    with ExitStack() as bundles:
+        artifact = _artifact_in(path, bundles)
+        ref_artifact = _artifact_in(reference, bundles) if reference is not None else None
+        return _validate(artifact, ref_artifact, val, (str(path), reference), batch_size=batch_size, size=size,
+                         seed=seed, threads=threads, progress=progress)
+
+
+def _artifact_in(path: str | os.PathLike[str], bundles: ExitStack) -> Artifact:
+    """The artifact at ``path``, or inside the bundle at ``path`` (open until ``bundles`` closes)."""
+    from edgeres.bundle.runtime import is_bundle, load_bundle
+
+    if is_bundle(path):
+        return bundles.enter_context(load_bundle(path)).artifact()
+    return Artifact.load(path)
+
+
+def _validate(artifact: Artifact, ref_artifact: Artifact | None, val: Any, names: tuple[str, Any], *,
+              batch_size: int, size: int | None, seed: int, threads: int | None, progress: bool) -> Validation:
+    path, reference = names
     if ref_artifact is not None and artifact_input_shape(ref_artifact) != artifact_input_shape(artifact):
         raise EdgeresError(f"the reference takes {artifact_input_shape(ref_artifact)} inputs but {Path(path).name} "
                            f"takes {artifact_input_shape(artifact)}: compare models built from the same export")

@@ -103,6 +103,25 @@ def describe_cpu(flags: set[str] | None = None) -> dict[str, object]:
             "frequency": frequency_policy()}
 
 
+def physical_cores() -> int:
+    """Physical cores this process may use: what ONNX Runtime and OpenVINO start one thread per
+    by default. Counts (package, core) pairs in /proc/cpuinfo, capped by the CPU affinity."""
+    visible = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores: set[tuple[str, str]] = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            package = ""
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "physical id":
+                    package = value.strip()
+                elif key.strip() == "core id":
+                    cores.add((package, value.strip()))
+    except OSError:
+        pass
+    return max(1, min(len(cores) or visible, visible))
+
+
 def _board() -> str | None:
     """The board, on Jetson and other device-tree machines ('NVIDIA Jetson AGX Orin Developer Kit')."""
     try:

@@ -54,16 +54,17 @@ class Measurement:
             "execution_precision": self.execution_precision,
             "execution_note": execution_note(self.precision, self.execution_precision),
             "top1": acc.top1, "top5": acc.top5, "top1_drop": acc.top1_drop, "agreement": acc.agreement,
-            "cosine": acc.cosine, "centred_cosine": acc.centred_cosine, "p50_ms": first.p50_ms, "p99_ms": first.p99_ms, "runs": first.iterations,
+            "cosine": acc.cosine, "centred_cosine": acc.centred_cosine, "p50_ms": first.p50_ms,
+            "p99_ms": first.p99_ms, "runs": first.iterations,
             "batch": first.batch_size, "throughput": tput.images_per_second if tput else last.throughput,
             "throughput_label": tput.label() if tput else f"synchronous, batch {last.batch_size}",
             "load_warning": warnings[0] if warnings else None,
             "size_bytes": self.size_bytes, "fidelity_only": self.fidelity_only,
+            "loss": (loss := acc.loss(labeled=not self.fidelity_only)) and loss.to_dict(), "n_val": acc.n,
             "device": self.device, "timed": first.timed, "threads": first.threads,
             "extra": {"throughput_batch": tput.batch if tput else last.batch_size,
                       "latency": [r.to_dict() for r in self.latency],
-                      "throughput": tput.to_dict() if tput else None, "n_images": acc.n,
-                      "loss_interval": acc.loss_interval.to_dict() if acc.loss_interval else None, **extra},
+                      "throughput": tput.to_dict() if tput else None, "n_images": acc.n, **extra},
         }
 
 
@@ -74,10 +75,14 @@ def artifact_bytes(artifact: Artifact) -> int:
 
 def label_map(dataset_classes: Sequence[str] | None, model_classes: Sequence[str] | None) -> np.ndarray | None:
     """Index map from the set's label numbering to the model's, when both name their classes
-    and they are ordered differently; None when no remapping is needed or possible."""
+    and they are ordered differently; None when no remapping is needed or possible. Folders that
+    share no name with the model's classes (WordNet ids against human names) keep their sorted
+    order as the class index, as torchvision's ImageFolder numbers them."""
     if not dataset_classes or not model_classes or list(dataset_classes) == list(model_classes):
         return None
     index = {name: i for i, name in enumerate(model_classes)}
+    if len(dataset_classes) == len(model_classes) and not any(c in index for c in dataset_classes):
+        return None
     missing = [c for c in dataset_classes if c not in index]
     if missing:
         raise EdgeresError(f"the validation set has classes the model does not know: {missing[:5]}; "

@@ -25,6 +25,7 @@ from edgeres.build_request import (
     build_model,
     check_request,
     default_out_dir,
+    name_classes,
     resolve_model,
     resolve_precisions,
 )
@@ -33,7 +34,8 @@ from edgeres.fileio import sha256_file
 from edgeres.quantize.calibrate import DEFAULT_METHOD
 from edgeres.stages import StageLog, Stages, exclusive
 from edgeres.targets import Target, get_target
-from edgeres.validate.recommend import recommend
+from edgeres.validate.recommend import recommend, row_loss
+from edgeres.validate.stats import size_warnings
 
 DEFAULT_CALIBRATION = "demo:photos"  # shipped photographs: real images for any ImageNet-shaped model
 SLICE_SIZE = 256
@@ -50,10 +52,13 @@ class BuildResult:
     kit: Path | None = None
     recommended: str | None = None
     warnings: list[str] = field(default_factory=list)
+    budget: float | None = None
+    over_budget: list[str] = field(default_factory=list)  # precisions that lost more than the budget
 
     def to_dict(self) -> dict[str, Any]:
         return {"out_dir": str(self.out_dir), "target": self.target.name, "backend": self.target.backend,
-                "recommended": self.recommended, "rows": self.rows, "stages": self.stages,
+                "recommended": self.recommended, "accuracy_budget": self.budget, "over_budget": self.over_budget,
+                "rows": self.rows, "stages": self.stages,
                 "report": str(self.report_dir / "report.json"), "bundle": str(self.bundle) if self.bundle else None,
                 "kit": str(self.kit) if self.kit else None, "warnings": self.warnings}
 
@@ -88,6 +93,10 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
     if req.val is None:
         warn("no --val: validating on the calibration images (agreement with FP32 only)")
     fidelity_only = source.random or not val.has_labels
+    source, unnamed = name_classes(source, req, val)
+    for text in ([unnamed] if unnamed else []) + size_warnings(len(calib) if "int8" in precisions else None,
+                                                               len(val), budget):
+        warn(text)
 
     backend = get_backend(target.backend)
     kit_reason = backend.kit_reason(target)
@@ -122,12 +131,16 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
                 seconds = built["build_seconds"] + (qdq_seconds if graph == qdq_onnx else 0.0)
                 rows.append({**row, "build_seconds": round(seconds, 2)})
         recommended = recommend(rows, budget, labeled=not fidelity_only)
+        rows = [{**r, "recommended": r["precision"] == recommended,
+                 "n_calib": len(calib) if r["precision"] == "int8" else None} for r in rows]
         report_dir = _report(out, target, source, rows, recommended, budget, warnings, kit_dir, kit_reason)
         bundle = None
         if recommended and recommended in artifacts:
             bundle = _bundle(stages, out, target, artifacts[recommended], source, rows, recommended)
+    over = [r["precision"] for r in rows if row_loss(r, labeled=not fidelity_only) > budget + 1e-9]
     return BuildResult(out_dir=out, target=target, rows=rows, stages=log.entries, report_dir=report_dir,
-                       bundle=bundle, kit=kit_dir, recommended=recommended, warnings=warnings)
+                       bundle=bundle, kit=kit_dir, recommended=recommended, warnings=warnings, budget=budget,
+                       over_budget=over)
 
 
 def _target_key(target: Target) -> dict[str, Any]:
@@ -242,7 +255,7 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
 
     key = {"artifact": sha256_file(artifact_path), "target": _target_key(target), "val": val.fingerprint(),
            "seconds": req.bench_seconds, "runs": req.bench_runs, "profile": str(profile), "model": source.key(),
-           "fidelity_only": fidelity_only}
+           "fidelity_only": fidelity_only, "row": 2}  # 2: rows carry the loss's 95% interval and n_val
     return stages.run(f"validate + bench {precision}", key, run, force=req.rebench)
 
 
@@ -297,8 +310,7 @@ def _report(out: Path, target: Target, source: ModelSource, rows: list[dict[str,
     timing = {"where": get_backend(target.backend).timed_on, "what": first.get("timed"),
               "batch": 1, "threads": first.get("threads"), "warmup": first.get("warmup"),
               "runs": f"until at least {first.get('min_runs')} runs and {first.get('min_seconds')} s (n per row)"}
-    marked = [{**r, "recommended": r["precision"] == recommended} for r in rows]
-    write_report(marked, out, timing=timing, title=f"edgeres build: ResNet-{source.depth} on {target.name}",
+    write_report(rows, out, timing=timing, title=f"edgeres build: ResNet-{source.depth} on {target.name}",
                  model=source.describe(), notes=notes)
     return out
 

@@ -298,24 +298,25 @@ def targets_table(targets: list[Target], availability: dict[str, Availability]) 
     return table
 
 
+def to_toml(target: Target) -> str:
+    """The target as a TOML file ``--targets-dir`` loads back (tomli_w writes it: true, not True)."""
+    import tomli_w
+
+    d = {k: v for k, v in target.to_dict().items() if k != "source" and v not in (None, {}, "")}
+    return tomli_w.dumps(d)
+
+
 def show_text(target: Target, availability: Availability) -> str:
-    """``edgeres targets show NAME``: every field, one per line."""
-    lines = [f"{target.name}" + (f": {target.description}" if target.description else ""),
-             f"  source:             {target.source}{' (built-in)' if target.builtin else ''}",
-             f"  aliases:            {', '.join(target.aliases) or '-'}",
-             f"  backend:            {target.backend}",
-             f"  precisions:         {format_precisions(target)}  (* = built by default)",
-             f"  batch profile:      {target.batch_profile}  (min:opt:max)",
-             f"  accuracy budget:    {target.accuracy_budget:g} top-1 points"]
-    for title, table in (("options", target.options), ("device", target.device)):
-        if table:
-            lines.append(f"  {title}:")
-            lines += [f"    {k} = {v!r}" for k, v in table.items()]
+    """``edgeres targets show NAME``: the target as TOML a user can paste into their own file, with
+    where it came from and whether it is usable here as comments."""
+    lines = [f"# {target.name}: {target.source}{' (built-in)' if target.builtin else ''}",
+             "# precisions marked default are built when --precision is not given"]
     if availability.ok:
-        lines.append(f"  usable here:        yes ({target.backend} {availability.version})")
+        lines.append(f"# usable here: yes ({target.backend} {availability.version})")
     else:
-        lines.append(f"  usable here:        no: {availability.reason}")
+        lines.append(f"# usable here: no: {availability.reason}")
         if get_backend(target.backend).builds_from_kit:
-            lines.append(f"                      'edgeres build --target {target.name}' writes a device kit; "
+            lines.append(f"#   'edgeres build --target {target.name}' writes a device kit; "
                          "'edgeres kit build' on the device builds the engines")
-    return "\n".join(lines)
+    lines.append("# copy to your own folder (--targets-dir or $EDGERES_TARGETS_DIR), rename and edit")
+    return "\n".join(lines) + "\n" + to_toml(target).rstrip("\n")

@@ -39,7 +39,7 @@ def int8_rows(out: Path, depths: list[int]) -> list[tuple[str, ...]]:
             for row in rows:
                 if row["precision"] == "fp32":
                     continue
-                interval: dict[str, Any] = (row.get("extra") or {}).get("loss_interval") or {}
+                interval: dict[str, Any] = row.get("loss") or {}  # the drop and its paired 95% interval
                 span = f"[{interval['low']:+.2f}, {interval['high']:+.2f}]" if interval else "-"
                 lines.append((f"ResNet-{depth}", target, row["precision"], f"{100 * fp32['top1']:.2f}%",
                               f"{100 * row['top1']:.2f}%", f"{100 * row['top1_drop']:+.2f}", span,

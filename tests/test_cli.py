@@ -31,8 +31,10 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
 
 def test_doctor_lists_every_backend(capsys):
     assert main(["doctor", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"onnxruntime", "openvino", "tensorrt", "cpu"}
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "edgeres.doctor" and "cpu" in doc
+    data = doc["backends"]
+    assert set(data) == {"onnxruntime", "openvino", "tensorrt"}
     assert data["onnxruntime"]["ok"] is True
     assert data["tensorrt"]["ok"] is False and data["tensorrt"]["reason"]
 
@@ -78,3 +80,28 @@ import edgeres.kit, edgeres.bundle.runtime, edgeres.validate
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("argv,value", [
+    (["bench", "m.onnx", "--batch", "1,8"], "1,8"),
+    (["kit", "build", "k", "--batch", "1,2"], "1,2"),
+    (["kit", "build", "k", "--batch-sizes", "1,2"], "1,2"),  # the old spelling, hidden
+    (["validate", "m.onnx", "--val", "v", "--batch", "4"], 4),
+    (["validate", "m.onnx", "--val", "v", "--batch-size", "4"], 4),
+    (["quantize", "m.onnx", "--calib", "c", "--out", "o", "--batch", "8"], 8),
+    (["quantize", "m.onnx", "--calib", "c", "--out", "o", "--batch-size", "8"], 8),
+])
+def test_one_flag_name_for_the_batch_everywhere(argv, value):
+    from edgeres.cli import build_parser
+
+    assert build_parser().parse_args(argv).batch == value
+
+
+def test_old_batch_spellings_are_hidden_from_help(capsys):
+    from edgeres.cli import build_parser
+
+    for argv in (["kit", "build", "--help"], ["validate", "--help"], ["quantize", "--help"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(argv)
+        out = capsys.readouterr().out
+        assert "--batch " in out and "--batch-size" not in out

@@ -281,7 +281,7 @@ def fake_device(monkeypatch):
 def test_kit_build_on_fake_device_writes_reports(tmp_path, models, fake_device, capsys):
     calls = fake_device("10.3.0.30", cc=(8, 7), dla_cores=2)
     res = _write(tmp_path, models, slice_size=20)
-    assert main(["kit", "build", str(res.tarball), "--iterations", "3", "--min-seconds", "0", "--warmup", "1", "--batch-sizes", "1,2",
+    assert main(["kit", "build", str(res.tarball), "--iterations", "3", "--min-seconds", "0", "--warmup", "1", "--batch", "1,2",
                  "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     engines = tmp_path / "kit-jetson" / "engines"

@@ -57,7 +57,7 @@ def test_write_report_three_files(tmp_path):
     assert [r["precision"] for r in data["rows"]] == ["fp32", "int8", "fp32"] and data["timing"] == TIMING
     md = (tmp_path / REPORT_MD).read_text()
     assert md.startswith("# demo build") and "ResNet-50, 10 classes" in md
-    assert "| intel-cpu | openvino | int8 | u8 97% / f32 3% | 94.9% | 0.4 pt | 99.0% | 5.40 | 6.30 | - | 185 |" in md
+    assert "| intel-cpu | openvino | int8 | u8 97% / f32 3% | 94.9% | 0.4 pt | - | 99.0% | 5.40 | 6.30 | - | 185 |" in md
     assert "- instruction sets: " in md and "INT8 " in md  # what the CPU offers each precision
     assert "## What was timed" in md and "- warm-up runs: 10" in md and "- threads: 2" in md
     assert f"![accuracy vs latency]({PLOT_PNG})" in md and "intel-cpu int8: NNCF, 300 samples" in md

@@ -147,7 +147,7 @@ def test_cli_lists_targets_with_usability(builtin, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "base-cpu" in out and "mine" in out and "fp32*, int8" in out and "usable here" in out
     assert main(["targets", "--targets-dir", str(user), "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    data = json.loads(capsys.readouterr().out)["targets"]
     assert [d["name"] for d in data] == ["base-cpu", "mine"]
     assert data[0]["usable"]["ok"] is True and data[0]["builtin"] is True and data[1]["builtin"] is False
 
@@ -156,18 +156,31 @@ def test_cli_lists_unusable_backend_with_reason(builtin, capsys):
     write_target(builtin, "gpu-box", ("gpu",), body=GOOD.replace('"t1"', '"gpu-box"').replace('"one"', '"gpu"')
                  .replace('"onnxruntime"', '"tensorrt"').replace("[options]\nthreads = 1\n", ""))
     assert main(["targets", "--json"]) == 0
-    data = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
+    data = {d["name"]: d for d in json.loads(capsys.readouterr().out)["targets"]}
     assert data["gpu-box"]["usable"]["ok"] is False and "TensorRT" in data["gpu-box"]["usable"]["reason"]
 
 
 def test_cli_show(builtin, capsys):
     assert main(["targets", "show", "base"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("base-cpu") and "batch profile:      1:1:4" in out and "threads = 1" in out
+    assert out.startswith("# base-cpu") and 'batch_profile = "1:1:4"' in out and "threads = 1" in out
     assert main(["targets", "show", "base-cpu", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["backend"] == "onnxruntime"
     assert main(["targets", "base"]) == 0  # shortcut for show
-    assert capsys.readouterr().out.startswith("base-cpu")
+    assert capsys.readouterr().out.startswith("# base-cpu")
+
+
+def test_targets_show_prints_toml_that_loads_back_as_the_same_target(builtin, tmp_path, capsys):
+    write_target(builtin, "flags", ("f",), body=GOOD.replace('"t1"', '"flags"').replace('"one"', '"f"')
+                 .replace("threads = 1", "threads = 1\nsave_optimized = false"))
+    assert main(["targets", "show", "flags"]) == 0
+    out = capsys.readouterr().out
+    assert "false" in out and "False" not in out
+    user = tmp_path / "pasted"
+    user.mkdir()
+    (user / "pasted.toml").write_text(out)
+    assert load_target_file(user / "pasted.toml").to_dict() | {"source": None} == \
+        get_target("flags").to_dict() | {"source": None}
 
 
 @pytest.mark.parametrize("argv,code,message", [

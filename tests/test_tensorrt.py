@@ -266,7 +266,7 @@ def test_doctor_cli_shows_tensorrt_details(fake_trt, capsys):
     _, install = fake_trt
     install("10.3.0.30", cc=(8, 7), dla_cores=2)
     assert main(["doctor", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)["tensorrt"]
+    data = json.loads(capsys.readouterr().out)["backends"]["tensorrt"]
     assert data["ok"] and data["details"]["compute_capability"] == "8.7" and data["details"]["dla_cores"] == 2
 
 

@@ -19,7 +19,7 @@ from edgeres.artifact import Artifact
 from edgeres.backends.base import Availability, Backend, BuildSpec, Runner, RunnerInfo
 from edgeres.errors import EdgeresError
 from edgeres.fileio import atomic_path, sha256_file
-from edgeres.hostinfo import cpu_name
+from edgeres.hostinfo import cpu_name, physical_cores
 from edgeres.optional import require, version_of
 
 # [options] a target file may set for this backend (key -> type), checked by edgeres.targets
@@ -107,9 +107,9 @@ class ORTRunner(Runner):
         threads = self.options["threads"]
         self.info = RunnerInfo(
             backend="onnxruntime", backend_version=ort.__version__, precision=precision, timed=TIMED,
-            device=cpu_name(), threads=threads if threads else f"default ({os.cpu_count()} logical CPUs visible)",
+            device=cpu_name(), threads=int(threads) if threads else physical_cores(),  # ORT's default: one per core
             fixed_batch=fixed,
-            extra={"provider": PROVIDER, "graph_optimization": self.options["graph_optimization"],
+            extra={"provider": PROVIDER, "threads_default": not threads, "graph_optimization": self.options["graph_optimization"],
                    "execution_mode": self.options["execution_mode"],
                    "disabled_optimizers": list(disabled_optimizers),
                    "input": {"name": self.input_name, "shape": self.input_shape}, "model": label or self.path.name})

@@ -153,11 +153,9 @@ def bundle_inputs(artifact: Artifact, labels_file: str | os.PathLike[str] | None
         preprocess = PreprocessSpec.for_size(int(size))
     labels: list[str] | None = None
     if labels_file is not None:
-        try:
-            text = Path(labels_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise EdgeresError(f"cannot read labels file {labels_file}: {exc.strerror}") from None
-        labels = [line.strip() for line in text.splitlines() if line.strip()]
+        from edgeres.classes import read_labels_file
+
+        labels = read_labels_file(labels_file)
     elif meta.get("classes"):
         labels = [str(c) for c in meta["classes"]]
     return model_info, preprocess, labels

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from edgeres import __version__
 from edgeres.cli import artifacts, build, fleet, kit, measure, model, quantize
-from edgeres.errors import EdgeresError
+from edgeres.cli.common import emit, json_stdout
+from edgeres.errors import ERROR, INTERRUPTED, EdgeresError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,18 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    with json_stdout(getattr(args, "json", False)):
+        code, message = _run(args)
+        if message is not None:
+            print(f"edgeres {args.command}: {message}", file=sys.stderr)
+            if getattr(args, "json", False):  # a program reading stdout still gets one document
+                emit(args, {"error": message.removeprefix("error: "), "exit_code": code}, "")
+    return code
+
+
+def _run(args: argparse.Namespace) -> tuple[int, str | None]:
+    """The exit code (see ``edgeres.errors``) and the error line to print, if any."""
     try:
-        return int(args.handler(args))
+        return int(args.handler(args)), None
     except EdgeresError as exc:
-        print(f"edgeres {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return exc.exit_code, f"error: {exc}"
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
-        return 0
+        return 0, None
     except OSError as exc:  # the filesystem said no: a path that is a file, no permission, disk full
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"edgeres {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 1
+        return ERROR, f"error: {exc.strerror or exc}{where}"
     except KeyboardInterrupt:
-        print(f"edgeres {args.command}: interrupted; no partial artifact was kept", file=sys.stderr)
-        return 130
+        return INTERRUPTED, "interrupted; no partial artifact was kept"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from edgeres.cli.common import emit, integer, keep_fp_list
+from edgeres.errors import OVER_BUDGET
 
 # --- build (the whole pipeline for one target) -------------------------------------------------
 
@@ -17,6 +19,8 @@ def add_build(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="model -> ONNX -> INT8 -> engines (or a device kit) -> report -> bundle")
     p.add_argument("--target", required=True, help="target name, alias or TOML file (see: edgeres targets)")
     add_build_flags(p)
+    p.add_argument("--fail-over-budget", action="store_true",
+                   help="CI gate: exit 3 when a built precision loses more than the accuracy budget")
     p.add_argument("--out", default=None, help="output folder (default: out/resnetDEPTH-TARGET)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=_run_build)
@@ -50,6 +54,8 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
                         "targets)")
     p.add_argument("--keep-fp", default=None, help="layers to keep in floating point, e.g. conv1,fc; 'none' "
                    "quantizes every layer (default: the first conv and the last FC)")
+    p.add_argument("--labels", default=None, help="class names, one per line, in the checkpoint's class order "
+                   "(default: the checkpoint folder's model.json, else the class folders of --val)")
     p.add_argument("--bench-seconds", type=float, default=2.0,
                    help="time each latency and throughput figure for at least this long (default 2)")
     p.add_argument("--bench-runs", type=integer, default=50,
@@ -74,6 +80,7 @@ def build_request(args: argparse.Namespace, target: str, out: str | None) -> Any
         keep_fp=keep_fp_list(args.keep_fp), bench_seconds=args.bench_seconds,
         bench_runs=args.bench_runs, rebench=args.rebench,
         targets_dir=Path(args.targets_dir) if args.targets_dir else None,
+        labels=Path(args.labels) if args.labels else None, fail_over_budget=getattr(args, "fail_over_budget", False),
     )
 
 
@@ -81,7 +88,8 @@ def _run_build(args: argparse.Namespace) -> int:
     from edgeres.pipeline import build
     from edgeres.report import summary_table
 
-    result = build(build_request(args, args.target, args.out))
+    req = build_request(args, args.target, args.out)
+    result = build(req)
     lines = [summary_table(result.rows)] if result.rows else []
     if result.recommended:
         lines.append(f"recommended: {result.recommended} on {result.target.name}")
@@ -91,4 +99,8 @@ def _run_build(args: argparse.Namespace) -> int:
     if result.bundle:
         lines.append(f"bundle: {result.bundle} (+ .tar.gz)")
     emit(args, result.to_dict(), "\n".join(lines))
+    if req.fail_over_budget and result.over_budget:
+        print(f"edgeres build: over budget: {', '.join(result.over_budget)} lost more than {result.budget:g} points "
+              "against FP32", file=sys.stderr)
+        return OVER_BUDGET
     return 0

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+SCHEMA_VERSION = 1  # of every --json document; raised when a field changes meaning or type
+
+_json_stdout: TextIO | None = None  # the real stdout while a --json command runs (see json_stdout)
 
 
 def integer(text: str) -> int:
@@ -25,12 +33,61 @@ def add_model_args(p: argparse.ArgumentParser, depth_required: bool = True) -> N
                    help="shortcut where shapes change: 1x1 projection (torchvision) or the paper's zero padding")
 
 
-def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
-    """Print JSON with ``--json``, else the human-readable text."""
+def schema_name(args: argparse.Namespace) -> str:
+    """``edgeres.build``, ``edgeres.kit.show``...: what a --json document is, by the command that wrote it."""
+    words = [args.command] + ([args.kit_command] if getattr(args, "kit_command", None) else [])
+    return ".".join(["edgeres", *words])
+
+
+def document(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str, Any]:
+    """The --json document: ``schema`` and ``schema_version`` first, then the payload (a payload
+    that is a stored document with its own schema, as report.json and kit.json, keeps it)."""
+    if "schema" in payload:
+        return payload
+    return {"schema": schema_name(args), "schema_version": SCHEMA_VERSION, **payload}
+
+
+def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    """Print the --json document on the real stdout with ``--json``, else the human-readable text."""
     if getattr(args, "json", False):
-        print(json.dumps(payload, indent=2, default=str))
+        print(json.dumps(document(args, payload), indent=2, default=str), file=_json_stdout or sys.stdout, flush=True)
     else:
         print(text)
+
+
+@contextmanager
+def json_stdout(enabled: bool) -> Iterator[None]:
+    """With --json, route everything but the document to stderr for the whole command.
+
+    NNCF and OpenVINO write progress bars and C++ logs to file descriptor 1, so Python-level
+    redirection is not enough: fd 1 itself points at stderr until the command ends, and
+    ``emit`` writes the one document to a duplicate of the original stdout.
+    """
+    global _json_stdout
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a captured stream (pytest's capsys): Python level only
+        fd = None
+    saved_python = sys.stdout
+    saved_fd = os.dup(fd) if fd is not None else None
+    _json_stdout = os.fdopen(saved_fd, "w", closefd=False) if saved_fd is not None else saved_python
+    try:
+        if fd is not None:
+            os.dup2(sys.stderr.fileno(), fd)
+        sys.stdout = sys.stderr
+        yield
+    finally:
+        sys.stdout = saved_python
+        _json_stdout.flush()
+        if fd is not None and saved_fd is not None:
+            sys.stderr.flush()
+            os.dup2(saved_fd, fd)
+            os.close(saved_fd)
+        _json_stdout = None
 
 
 def keep_fp_list(text: str | None) -> list[str] | None:

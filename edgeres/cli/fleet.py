@@ -14,6 +14,7 @@ from typing import Any
 
 from edgeres.cli.build import add_build_flags, build_request
 from edgeres.cli.common import emit, integer
+from edgeres.errors import DEVICE_RUNS_FAILED
 
 
 def add_fleet(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +43,8 @@ def add_fleet(sub: argparse._SubParsersAction) -> None:
                    help="each latency figure on a device: at least this many runs (default 50) ...")
     r.add_argument("--seconds", type=float, default=2.0, help="... and at least this many seconds (default 2)")
     r.add_argument("--warmup", type=integer, default=10, help="untimed runs first (default 10)")
-    r.add_argument("--batch-sizes", default="1", help="batch sizes timed on the devices, e.g. 1,8 (default 1)")
+    r.add_argument("--batch", default="1", help="batch sizes timed on the devices, e.g. 1,8 (default 1)")
+    r.add_argument("--batch-sizes", dest="batch", help=argparse.SUPPRESS)  # the old spelling, as bench's --batch
     r.add_argument("--timeout", type=float, default=900.0,
                    help="seconds a device may take before it counts as hung (default 900)")
     r.add_argument("--out", default="out/fleet", help="output folder (default out/fleet)")
@@ -72,7 +74,7 @@ def _run_devices(args: argparse.Namespace) -> int:
         found = devices(ray)
     finally:
         ray.shutdown()
-    emit(args, [d.to_dict() for d in found], devices_table(found))
+    emit(args, {"devices": [d.to_dict() for d in found]}, devices_table(found))
     return 0
 
 
@@ -92,12 +94,12 @@ def _run_fleet(args: argparse.Namespace) -> int:
         raise UsageError("--target names at least one target, e.g. --target intel-cpu,jetson-orin")
     req = FleetRequest(address=args.address, targets=targets, build=build_request(args, targets[0], None),
                        out=Path(args.out), timeout=args.timeout, iterations=args.iterations, seconds=args.seconds, warmup=args.warmup,
-                       batch_sizes=parse_batches(args.batch_sizes),
+                       batch_sizes=parse_batches(args.batch),
                        build_dir=Path(args.build_dir) if args.build_dir else None)
     with contextlib.redirect_stdout(sys.stderr):  # libraries' progress bars (NNCF) must not break --json
         result = run_fleet(req, log=lambda msg: print(msg, file=sys.stderr))
     emit(args, result.to_dict(), fleet_text(result))
-    return 0 if all(r.status == "ok" for r in result.runs) else 3
+    return 0 if all(r.status == "ok" for r in result.runs) else DEVICE_RUNS_FAILED
 
 
 def fleet_text(result: Any) -> str:

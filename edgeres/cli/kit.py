@@ -21,7 +21,8 @@ def add_kit(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--precision", default=None,
                    help="comma-separated subset of the kit's precisions (default: all of them)")
     b.add_argument("--out", default=None, help="where engines and kit-report.json go (default: KIT/engines)")
-    b.add_argument("--batch-sizes", default=None, help="batch sizes to time, e.g. 1,8 (default: 1, opt and max)")
+    b.add_argument("--batch", default=None, help="batch sizes to time, e.g. 1,8 (default: 1, opt and max)")
+    b.add_argument("--batch-sizes", dest="batch", help=argparse.SUPPRESS)  # the old spelling, as bench's --batch
     b.add_argument("--iterations", "--min-runs", dest="iterations", type=integer, default=100,
                    help="time at least this many runs per batch size (default 100)...")
     b.add_argument("--min-seconds", type=float, default=3.0, help="...and at least this long (default 3, as trtexec)")
@@ -53,11 +54,11 @@ def _run_kit_build(args: argparse.Namespace) -> int:
         options["typed_mode"] = args.typed_mode
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()] if args.precision else None
     sizes = None
-    if args.batch_sizes:
+    if args.batch:
         try:
-            sizes = [int(v) for v in args.batch_sizes.split(",") if v.strip()]
+            sizes = [int(v) for v in args.batch.split(",") if v.strip()]
         except ValueError:
-            raise UsageError(f"--batch-sizes must be integers like 1,8, got {args.batch_sizes!r}") from None
+            raise UsageError(f"--batch must be integers like 1,8, got {args.batch!r}") from None
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
     report = build_kit(args.kit, precisions=precisions, out=args.out, batch_sizes=sizes, iterations=args.iterations,
                        min_seconds=args.min_seconds, warmup=args.warmup, options=options, log=log)

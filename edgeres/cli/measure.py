@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from edgeres.cli.common import emit, integer
-from edgeres.errors import UsageError
+from edgeres.errors import OVER_BUDGET, UsageError
 from edgeres.validate.latency import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS
 
 # --- validate ---------------------------------------------------------------------------------
@@ -16,10 +17,14 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", required=True, help="image folder (ImageNet layout or flat), .npy/.npz file, or a "
                    "calibration spec name or .toml path")
     p.add_argument("--reference", default=None, help="the FP32 artifact to compare with on the same inputs")
-    p.add_argument("--batch-size", type=integer, default=32, help="images per batch (default 32)")
+    p.add_argument("--batch", type=integer, default=32, help="images per inference batch (default 32)")
+    p.add_argument("--batch-size", type=integer, dest="batch", help=argparse.SUPPRESS)  # the old spelling
     p.add_argument("--limit", type=integer, default=None, help="use this many images (a seeded sample)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     p.add_argument("--threads", type=integer, default=None, help="inference threads (default: backend's)")
+    p.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
+                   help="CI gate: exit 3 when the artifact loses more than this many points against --reference "
+                        "(top-1 drop with labels, else loss of top-1 agreement)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_run_validate)
 
@@ -27,16 +32,26 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
 def _run_validate(args: argparse.Namespace) -> int:
     from edgeres.evaluate import validate
 
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
-    v = validate(args.artifact, args.val, reference=args.reference, batch_size=args.batch_size, size=args.limit,
+    if args.batch < 1:
+        raise UsageError(f"--batch must be at least 1, got {args.batch}")
+    if args.max_drop is not None and (args.reference is None or args.max_drop < 0):
+        raise UsageError("--max-drop needs --reference (the FP32 artifact the drop is measured against) and a "
+                         f"value >= 0, got {args.max_drop}")
+    v = validate(args.artifact, args.val, reference=args.reference, batch_size=args.batch, size=args.limit,
                  seed=args.seed, threads=args.threads, progress=not args.json)
     info = v.runner
     text = (f"validate {v.artifact} ({info.get('backend')}, {info.get('precision')}) on "
             f"{v.dataset.get('name') or v.dataset.get('source') or '?'}"
             + (f"\nreference: {v.reference}" if v.reference else "") + "\n" + v.accuracy.format()
+            + (f"\n{v.loss.what}: {v.loss.span() if args.max_drop is None else v.loss.explain(args.max_drop)}"
+               if v.loss else "")
             + "".join(f"\nnote: {n}" for n in v.notes))
-    emit(args, v.to_dict(), text)
+    over = v.loss is not None and args.max_drop is not None and v.loss.loss > args.max_drop + 1e-9
+    emit(args, {**v.to_dict(), "max_drop": args.max_drop, "over_budget": over}, text)
+    if over and v.loss is not None:
+        print(f"edgeres validate: over budget: {v.loss.what} {v.loss.loss:+.2f} pt > --max-drop {args.max_drop:g}",
+              file=sys.stderr)
+        return OVER_BUDGET
     return 0
 
 

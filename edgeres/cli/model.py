@@ -89,7 +89,7 @@ def _run_doctor(args: argparse.Namespace) -> int:
     text = format_table(["backend", "usable", "version", "notes"], rows)
     text += f"\n\nCPU: {cpu['cpu']}, {cpu['logical_cpus']} logical CPUs usable\n"
     text += "\n".join(f"  {line}" for line in cpu_lines({"cpu_features": cpu}))
-    emit(args, {**payload, "cpu": cpu}, text)
+    emit(args, {"backends": payload, "cpu": cpu}, text)
     return 0
 
 
@@ -171,5 +171,5 @@ def _run_targets(args: argparse.Namespace) -> int:
         return 0
     targets = list(all_targets(args.targets_dir).values())
     availability = {b: get_backend(b).available() for b in {t.backend for t in targets}}
-    emit(args, [describe(t, availability[t.backend]) for t in targets], targets_table(targets, availability))
+    emit(args, {"targets": [describe(t, availability[t.backend]) for t in targets]}, targets_table(targets, availability))
     return 0

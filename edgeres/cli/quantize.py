@@ -24,7 +24,8 @@ def add_quantize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-size", type=int, default=512, metavar="N",
                    help="calibration images to use (default 512; fewer if the set is smaller)")
     p.add_argument("--seed", type=int, default=0, help="seed for selecting calibration images (default 0)")
-    p.add_argument("--batch-size", type=int, default=16, help="calibration batch size (default 16)")
+    p.add_argument("--batch", type=int, default=16, help="images per calibration batch (default 16)")
+    p.add_argument("--batch-size", type=int, dest="batch", help=argparse.SUPPRESS)  # the old spelling
     p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
                    help=f"calibration method (default {DEFAULT_METHOD}, TensorRT's default)")
     p.add_argument("--percentile", type=float, default=99.99, help="percentile for --method percentile (99.99)")
@@ -66,7 +67,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     from edgeres.data import open_set
     from edgeres.quantize import quantize_onnx
 
-    checks.at_least_one(calib_size=args.calib_size, batch_size=args.batch_size, val_size=args.val_size)
+    checks.at_least_one(calib_size=args.calib_size, batch=args.batch, val_size=args.val_size)
     checks.accuracy_budget(args.accuracy_budget)
     checks.analysis_needs_val(args.sensitivity, args.accuracy_budget, bool(args.val))
     model = Path(args.model)
@@ -75,7 +76,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     val = open_set(args.val, size=args.val_size, preprocess=preprocess) if args.val else None
     artifact = quantize_onnx(model, calib, args.out, method=args.method, percentile=args.percentile,
                              keep_fp=keep_fp_list(args.keep_fp), cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-                             batch_size=args.batch_size, placement=args.placement, val=val,
+                             batch_size=args.batch, placement=args.placement, val=val,
                              sensitivity=args.sensitivity, accuracy_budget=args.accuracy_budget,
                              threads=args.threads)
     q = artifact.metadata["quantization"]

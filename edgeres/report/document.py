@@ -36,8 +36,14 @@ class Report:
             "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "edgeres_version": __version__,
             "created": self.created or now_utc(), "title": self.title, "model": self.model,
             "environment": self.environment, "timing": self.timing,
+            "recommended": self.recommended(),
             "rows": [r.to_dict() for r in self.rows], "notes": self.notes, "merged_from": self.merged_from,
         }
+
+    def recommended(self) -> list[dict[str, Any]]:
+        """The recommended rows by index (a build has at most one; a merge, one per build)."""
+        return [{"row": i, "target": r.target, "precision": r.precision, "source": r.source}
+                for i, r in enumerate(self.rows) if r.recommended]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "report") -> Report:

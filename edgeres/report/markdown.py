@@ -8,9 +8,11 @@ from edgeres.report.document import PLOT_PNG, Report
 from edgeres.report.rows import (
     E2E_NOTE,
     FIDELITY_NOTE,
+    LOSS_NOTE,
     SUMMARY_ALIGN,
     SUMMARY_HEADERS,
     ResultRow,
+    sizes_line,
     summary_rows,
     with_e2e,
 )
@@ -68,7 +70,8 @@ def render_markdown(report: Report, plot_written: bool, plot_note: str | None) -
         bits = [f"ResNet-{m['depth']}" if m.get("depth") else None,
                 f"{m['num_classes']} classes" if m.get("num_classes") else None,
                 f"{m['input_size']}x{m['input_size']} input" if m.get("input_size") else None,
-                f"weights: {m['weights']}" if m.get("weights") else None]
+                f"weights: {m['weights']}" if m.get("weights") else None,
+                f"class names from {m['classes_from']}" if m.get("classes_from") else None]
         out += [", ".join(b for b in bits if b), ""]
     out += [_markdown_table(headers, body, align), ""]
     if any(r.fidelity_only for r in rows):
@@ -78,6 +81,10 @@ def render_markdown(report: Report, plot_written: bool, plot_note: str | None) -
     out += [f"- {line}" for line in footnotes(rows)] + [""] if footnotes(rows) else []
     out += [("n: timed runs behind p50 (p99 only from 100 runs on); img/s: the throughput measurement "
              "(its mode, batch, streams and requests are listed above); ! = the machine was busy while timing."), ""]
+    if any(r.loss for r in rows):
+        out += [LOSS_NOTE, ""]
+    if sizes_line(rows):
+        out += [str(sizes_line(rows)), ""]
     out += [("top-1 drop: the FP32 reference's top-1 minus this row's, in points; agreement: how often the top "
              "class equals the FP32 reference's."), ""]
     if plot_written:

@@ -2,7 +2,10 @@
 
 Units in a row: ``top1``, ``top5``, ``agreement``, ``top1_drop`` are fractions (0.931 = 93.1 %;
 ``top1_drop`` = reference top-1 minus this top-1, so 0.004 = 0.4 points); latencies in ms;
-``throughput`` in images/s; ``size_bytes`` in bytes; ``build_seconds`` in seconds.
+``throughput`` in images/s; ``size_bytes`` in bytes; ``build_seconds`` in seconds. ``loss``: what
+the row loses against FP32 in points with its paired 95% interval (``LossInterval.to_dict()`` plus
+``what``: "top-1 drop" or "agreement loss"); ``n_val`` / ``n_calib``: images it was validated /
+calibrated on; ``recommended``: the precision the build recommends.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class ResultRow:
     size_bytes: int | None = None
     build_seconds: float | None = None
     fidelity_only: bool = False
+    loss: dict[str, Any] | None = None
+    n_val: int | None = None
+    n_calib: int | None = None
     recommended: bool = False     # the precision the build recommends for this target (ringed in the plot)
     notes: list[str] = field(default_factory=list)
     device: str | None = None     # what ran it: "CPU (AMD EPYC ...)", "Orin (sm 8.7)"
@@ -154,9 +160,32 @@ def human_bytes(n: int | None) -> str:
     return f"{n:.1f} GB"
 
 
-SUMMARY_HEADERS = ["target", "backend", "precision", "exec", "top-1", "top-1 drop", "agreement",
+SUMMARY_HEADERS = ["target", "backend", "precision", "exec", "top-1", "top-1 drop", "loss pt (95% CI)", "agreement",
                    "p50 ms", "p99 ms", "n", "img/s", "size", "build"]
 SUMMARY_ALIGN = "lllllrrrrrrrrr"
+
+
+def _loss(loss: dict[str, Any] | None) -> str:
+    """'+0.4 [-0.2, +1.1]': the loss against FP32 and its 95% interval, in points."""
+    if not loss:
+        return "-"
+    star = "" if loss.get("what", "top-1 drop") == "top-1 drop" else " a"
+    return f"{loss['loss'] + 0.0:+.1f} [{loss['low'] + 0.0:+.1f}, {loss['high'] + 0.0:+.1f}]{star}"
+
+
+LOSS_NOTE = ("loss pt (95% CI): points lost against the FP32 reference on the same images, with the paired 95% "
+             "interval (Tango's score interval for the top-1 drop; 'a' = loss of top-1 agreement, Wilson interval)")
+
+
+def sizes_line(rows: list[ResultRow]) -> str | None:
+    """'n: validation 500 images; calibration 300 images (int8 rows)': the set sizes behind the accuracies."""
+    val = sorted({r.n_val for r in rows if r.n_val is not None})
+    calib = sorted({r.n_calib for r in rows if r.n_calib is not None})
+    if not val and not calib:
+        return None
+    bits = [f"validation {', '.join(map(str, val))} images" if val else None,
+            f"calibration {', '.join(map(str, calib))} images (int8 rows)" if calib else None]
+    return "n: " + "; ".join(b for b in bits if b)
 
 
 E2E_NOTE = ("e2e p50: a camera frame (uint8, already resized and cropped) in, top-5 out, batch 1; cast, colour, "
@@ -193,8 +222,8 @@ def summary_rows(rows: list[Any]) -> list[tuple[str, ...]]:
         busy = "!" if r.extra.get("load_warning") else ""
         exec_ = (r.execution_precision or "-") + (" (not as built)" if r.extra.get("execution_note") else "")
         runs = r.extra.get("runs", r.extra.get("iterations"))  # kit rows carry their latency records
-        out.append((r.target, r.backend, r.precision, exec_, top1, _drop(r.top1_drop),
-                    _pct(r.agreement), _ms(r.p50_ms) + busy, _ms(r.p99_ms), "-" if runs is None else str(runs),
+        out.append((r.target, r.backend, r.precision + (" (rec.)" if r.recommended else ""), exec_, top1,
+                    _drop(r.top1_drop), _loss(r.loss), _pct(r.agreement), _ms(r.p50_ms) + busy, _ms(r.p99_ms), "-" if runs is None else str(runs),
                     _num(r.throughput), human_bytes(r.size_bytes),
                     "-" if r.build_seconds is None else f"{r.build_seconds:.1f} s"))
     return out
@@ -219,7 +248,10 @@ def summary_table(rows: list[Any], *, show_source: bool | None = None) -> str:
     text = "\n".join([text, *footnotes(rows)])
     if "e2e p50" in headers:
         text += "\n" + E2E_NOTE
-    return text
+    if any(r.loss for r in rows):
+        text += "\n" + LOSS_NOTE
+    sizes = sizes_line(rows)
+    return text + ("\n" + sizes if sizes else "")
 
 
 def normalize_precision(p: str) -> str:

@@ -21,13 +21,14 @@ from edgeres.validate.stats import LossInterval, loss_interval
 class AccuracyResult:
     """What one model scored. Fractions in [0, 1]; None where it does not apply.
 
-    top1 / top5: against labels (None without labels). agreement: fraction of inputs where the
+    top1 / top5: against labels (None without labels; top5 is None too for models with fewer
+    than five classes, where "top-5" would count every class). agreement: fraction of inputs where the
     top-1 class equals the reference's; cosine: mean cosine similarity of logits to the
     reference's (plain); centred_cosine: the same on logits centred on their per-class mean over
     the images (what varies between images: see ``centred_cosine``; None for a single image);
-    max_abs_diff / mean_abs_diff: over every logit (None without a reference); loss_interval:
-    what this model loses against the reference on these images (top-1 drop with labels, else
-    disagreement) with its 95% paired interval (``edgeres.validate.stats``).
+    max_abs_diff / mean_abs_diff: over every logit (None without a reference).
+    drop_interval / disagreement_interval: the top-1 drop against the reference (with labels) and
+    the loss of top-1 agreement, in points with their paired 95% intervals (``edgeres.validate.stats``).
     """
 
     n: int
@@ -39,8 +40,13 @@ class AccuracyResult:
     max_abs_diff: float | None = None
     mean_abs_diff: float | None = None
     reference_top1: float | None = None
-    loss_interval: LossInterval | None = None
+    drop_interval: LossInterval | None = None
+    disagreement_interval: LossInterval | None = None
     top5_k: int = 5
+
+    def loss(self, labeled: bool) -> LossInterval | None:
+        """What a precision costs: the top-1 drop when ``labeled`` (and known), else the agreement loss."""
+        return self.drop_interval if labeled and self.drop_interval is not None else self.disagreement_interval
 
     @property
     def has_labels(self) -> bool:
@@ -56,6 +62,9 @@ class AccuracyResult:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["top1_drop"] = self.top1_drop
+        for key in ("drop_interval", "disagreement_interval"):
+            interval = getattr(self, key)
+            d[key] = interval.to_dict() if interval is not None else None
         return d
 
     def rows(self) -> list[tuple[str, str]]:
@@ -63,11 +72,11 @@ class AccuracyResult:
         pct = _pct
         out: list[tuple[str, str]] = [("images", str(self.n))]
         if self.top1 is not None:
-            out += [("top-1", pct(self.top1)), (f"top-{self.top5_k}", pct(self.top5))]
+            out += [("top-1", pct(self.top1))] + ([("top-5", pct(self.top5))] if self.top5 is not None else [])
         if self.reference_top1 is not None:
             out += [("reference top-1", pct(self.reference_top1)), ("top-1 drop", _points(self.top1_drop))]
-        if self.loss_interval is not None:
-            i = self.loss_interval
+        i = self.loss(labeled=self.reference_top1 is not None)
+        if i is not None:
             what = "top-1 drop" if self.reference_top1 is not None else "top-1 disagreement"
             out += [(f"{what}, {100 * i.confidence:.0f}% paired interval", f"{i.low:+.2f} to {i.high:+.2f} points")]
         if self.agreement is not None:
@@ -139,7 +148,7 @@ def compare(logits: np.ndarray, labels: np.ndarray | None = None,
     """Accuracy against ``labels`` and fidelity against ``reference_logits``; either may be None."""
     logits = _as_logits(logits, "logits")
     n, classes = logits.shape
-    result = AccuracyResult(n=n, top5_k=min(5, classes))
+    result = AccuracyResult(n=n)
     if labels is not None:
         labels = np.asarray(labels).astype(np.int64).reshape(-1)
         if labels.shape[0] != n:
@@ -148,7 +157,7 @@ def compare(logits: np.ndarray, labels: np.ndarray | None = None,
             raise EdgeresError(f"labels range over {labels.min()}..{labels.max()} but the model has {classes} classes: "
                                "is this the right validation set for this model?")
         result.top1 = topk_accuracy(logits, labels, 1)
-        result.top5 = topk_accuracy(logits, labels, 5)
+        result.top5 = topk_accuracy(logits, labels, 5) if classes >= 5 else None
     if reference_logits is not None:
         ref = _as_logits(reference_logits, "reference logits")
         if ref.shape != logits.shape:
@@ -161,9 +170,10 @@ def compare(logits: np.ndarray, labels: np.ndarray | None = None,
         result.centred_cosine = None if centred is None else float(np.mean(centred))
         result.max_abs_diff = float(diff.max())
         result.mean_abs_diff = float(diff.mean())
+        result.disagreement_interval = loss_interval(ref, logits, None)
         if labels is not None:
             result.reference_top1 = topk_accuracy(ref, labels, 1)
-        result.loss_interval = loss_interval(ref, logits, labels)
+            result.drop_interval = loss_interval(ref, logits, labels)
     return result
 
 

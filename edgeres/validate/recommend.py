@@ -18,10 +18,14 @@ def recommend(rows: list[dict[str, Any]], budget: float, labeled: bool) -> str |
     """
     from edgeres.validate.figures import executed_as_built
 
-    def loss(row: dict[str, Any]) -> float:
-        if labeled and row.get("top1_drop") is not None:
-            return 100.0 * row["top1_drop"]
-        return 100.0 * (1.0 - (row.get("agreement") or 0.0))
-
-    ok = [r for r in rows if r.get("p50_ms") is not None and loss(r) <= budget + 1e-9 and executed_as_built(r)]
+    ok = [r for r in rows
+          if r.get("p50_ms") is not None and row_loss(r, labeled) <= budget + 1e-9 and executed_as_built(r)]
     return min(ok, key=lambda r: r["p50_ms"])["precision"] if ok else None
+
+
+def row_loss(row: dict[str, Any], labeled: bool) -> float:
+    """Points a row loses against FP32: the top-1 drop with labels, else the loss of top-1 agreement
+    (what the recommendation and ``build --fail-over-budget`` compare with the budget)."""
+    if labeled and row.get("top1_drop") is not None:
+        return 100.0 * row["top1_drop"]
+    return 100.0 * (1.0 - (row.get("agreement") or 0.0))

@@ -46,9 +46,19 @@ class LossInterval:
             return "fails"
         return "undecided"
 
+    @property
+    def what(self) -> str:
+        """What is lost: 'top-1 drop' (with labels) or 'agreement loss' (top-1 changed vs the reference)."""
+        return "agreement loss" if "disagreement" in self.method else "top-1 drop"
+
+    def span(self) -> str:
+        """'+0.42 pt (95% interval -0.10 to +1.20, n=500)'."""
+        return (f"{self.loss:+.2f} pt ({100 * self.confidence:.0f}% interval {self.low:+.2f} to {self.high:+.2f}, "
+                f"n={self.n})")
+
     def explain(self, budget: float) -> str:
         """One sentence a person can act on."""
-        span = f"{self.loss:+.2f} pt ({100 * self.confidence:.0f}% interval {self.low:+.2f} to {self.high:+.2f}, n={self.n})"
+        span = self.span()
         verdict = self.verdict(budget)
         if verdict == "holds":
             return f"{span}: within the budget of {budget:g} pt"
@@ -58,7 +68,7 @@ class LossInterval:
                 f"(the interval's upper end is above it); use more validation images")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"what": self.what, **asdict(self)}
 
 
 def _z(confidence: float) -> float:
@@ -131,3 +141,23 @@ def loss_interval(reference_logits: np.ndarray, candidate_logits: np.ndarray, la
         return disagreement_interval(ref_top1, cand_top1, confidence)
     labels = np.asarray(labels).reshape(-1)
     return paired_drop_interval(ref_top1 == labels, cand_top1 == labels, confidence)
+
+
+# Ultralytics warns below this many calibration images; a few hundred images of the deployment
+# domain is the usual advice for post-training INT8 calibration (TensorRT, OpenVINO POT: 300).
+SMALL_CALIBRATION = 300
+
+
+def size_warnings(n_calib: int | None, n_val: int | None, budget: float | None) -> list[str]:
+    """What the set sizes cannot support: a calibration set too small for stable INT8 ranges, and a
+    validation set where one image is worth more than the accuracy budget (in points)."""
+    out = []
+    if n_calib is not None and n_calib < SMALL_CALIBRATION:
+        out.append(f"the calibration set has {n_calib} images; fewer than {SMALL_CALIBRATION} give noisy INT8 "
+                   "ranges: pass --calib with a few hundred images like the ones the device will see")
+    if n_val and budget is not None and budget > 0 and 100.0 / n_val > budget:
+        needed = int(np.ceil(100.0 / budget))
+        out.append(f"the validation set has {n_val} images: one image is {100.0 / n_val:.2f} points, more than the "
+                   f"accuracy budget of {budget:g} points, so it cannot show the budget holds; use at least "
+                   f"{needed} images (several times that for a useful 95% interval)")
+    return out
