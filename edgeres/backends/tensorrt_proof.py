@@ -36,12 +36,16 @@ class Tolerance:
         return {"min_agreement": self.agreement, "min_cosine": self.cosine}
 
 
-# What each form may differ from the FP32 reference on the slice (ONNX Runtime, CPU).
+# What each form may differ from the FP32 reference on the slice (ONNX Runtime, CPU). The INT8
+# forms are held to what catches a broken graph (a wrong scale axis or a clipped weight drops
+# the cosine far below 0.99 and the agreement toward chance), not to the accuracy budget: what
+# INT8 may lose is decided by the budget on the device's own rows, and a random-weight model's
+# INT8 legitimately changes many top-1s whose logits are nearly tied.
 TOLERANCES = {
     "fp32": Tolerance(0.999, 0.99999),
     "fp16": Tolerance(0.99, 0.9995),
-    "int8": Tolerance(0.97, 0.99),
-    "int8_fp16": Tolerance(0.97, 0.99),
+    "int8": Tolerance(0.5, 0.99),
+    "int8_fp16": Tolerance(0.5, 0.99),
 }
 # Which recipes parse each ONNX key (the lint checks opsets against them).
 PARSED_BY = {"int8": ("trt8.5-10.11",), "int8_fp16": ("trt10.12-10.x", "trt11")}
