@@ -40,7 +40,7 @@ def test_bench_json(model, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--batch", "0"], "positive integers"),
+    (["--batch", "0"], "a batch size must be at least 1"),
     (["--iterations", "0"], "at least 1"),
     (["--retries", "-1"], "cannot be negative"),
 ])
