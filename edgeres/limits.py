@@ -43,6 +43,8 @@ COUNT = Bound(1, 10_000_000, "")  # images in a set, timed iterations
 WARMUP = Bound(0, 100_000, "runs")
 THREADS = Bound(1, 1024, "threads")
 SECONDS = Bound(0, 86_400, "seconds", integer=False, open_lo=True)
+WAIT_SECONDS = Bound(0, 86_400, "seconds", integer=False)  # a minimum or a wait: 0 means none
+RETRIES = Bound(0, 1000, "")
 POINTS = Bound(0, 100, "points", integer=False)  # an accuracy budget, in top-1 points
 PERCENTILE = Bound(0, 100, "", integer=False, open_lo=True)
 OPSET = Bound(7, 30, "")

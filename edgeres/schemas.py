@@ -208,15 +208,26 @@ class CalibrationSpecFile(_Handwritten):
     preprocess: dict[str, Any] | None = None
 
 
-_OPTION_MODELS: dict[str, type[BaseModel]] = {}
+_OPTION_MODELS: dict[tuple[str, str], type[BaseModel]] = {}
 
 
 def options_model(backend: str, types: dict[str, Any]) -> type[BaseModel]:
-    """The schema of a target's ``[options]`` table for ``backend`` (its module's ``OPTIONS``)."""
-    if backend not in _OPTION_MODELS:
-        fields: dict[str, Any] = {key: (kind | None, None) for key, kind in types.items()}
-        _OPTION_MODELS[backend] = create_model(f"{backend}_options", __base__=_Handwritten, **fields)
-    return _OPTION_MODELS[backend]
+    """The schema of a target's ``[options]`` table for ``backend`` (the backend's ``options``)."""
+    key = (backend, repr(sorted(types.items(), key=lambda kv: kv[0])))
+    if key not in _OPTION_MODELS:
+        fields: dict[str, Any] = {name: (_union(kind) | None, None) for name, kind in types.items()}
+        _OPTION_MODELS[key] = create_model(f"{backend}_options", __base__=_Handwritten, **fields)
+    return _OPTION_MODELS[key]
+
+
+def _union(kind: Any) -> Any:
+    """``(int, float)`` -> ``int | float``: option types may be given as a tuple."""
+    if isinstance(kind, tuple):
+        result = kind[0]
+        for k in kind[1:]:
+            result = result | k
+        return result
+    return kind
 
 
 def check(schema: type[BaseModel], data: Any, where: str, fix: str = "") -> Any:

@@ -10,16 +10,16 @@ arguments and a ``_run_<name>`` function that does the work and returns a result
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from edgeres import __version__
+from edgeres.argtypes import Parser
 from edgeres.cli import artifacts, build, fleet, kit, measure, model, quantize
-from edgeres.errors import EdgeresError
+from edgeres.guard import run_guarded
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgeres", description="Take a ResNet to edge hardware: ONNX, INT8, "
+    parser = Parser(prog="edgeres", description="Take a ResNet to edge hardware: ONNX, INT8, "
                                      "TensorRT / OpenVINO / ONNX Runtime engines, and the numbers to prove them.")
     parser.add_argument("--version", action="version", version=f"edgeres {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -40,20 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
-    except EdgeresError as exc:
-        print(f"edgeres {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stderr.close()
-        return 0
-    except OSError as exc:  # the filesystem said no: a path that is a file, no permission, disk full
-        where = f": {exc.filename}" if exc.filename else ""
-        print(f"edgeres {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"edgeres {args.command}: interrupted; no partial artifact was kept", file=sys.stderr)
-        return 130
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a value the command line rules out (exit code 2)
+        return int(exc.code or 0)
+    return run_guarded(f"edgeres {args.command}", lambda: args.handler(args))

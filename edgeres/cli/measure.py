@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from edgeres.cli.common import emit, integer
-from edgeres.errors import UsageError
+from edgeres import limits
+from edgeres.argtypes import checked_by, integer, number
+from edgeres.cli.common import emit
+from edgeres.limits import parse_batches
 from edgeres.validate.latency import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS
 
 # --- validate ---------------------------------------------------------------------------------
@@ -16,10 +18,11 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", required=True, help="image folder (ImageNet layout or flat), .npy/.npz file, or a "
                    "calibration spec name or .toml path")
     p.add_argument("--reference", default=None, help="the FP32 artifact to compare with on the same inputs")
-    p.add_argument("--batch-size", type=integer, default=32, help="images per batch (default 32)")
-    p.add_argument("--limit", type=integer, default=None, help="use this many images (a seeded sample)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
-    p.add_argument("--threads", type=integer, default=None, help="inference threads (default: backend's)")
+    p.add_argument("--batch-size", type=integer(limits.BATCH), default=32, help="images per batch (default 32)")
+    p.add_argument("--limit", type=integer(limits.COUNT), default=None, help="use this many images (a seeded sample)")
+    p.add_argument("--seed", type=integer(limits.SEED), default=0, help="seed of the sample (default 0)")
+    p.add_argument("--threads", type=integer(limits.THREADS), default=None,
+                   help="inference threads (default: backend's)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_run_validate)
 
@@ -27,8 +30,6 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
 def _run_validate(args: argparse.Namespace) -> int:
     from edgeres.evaluate import validate
 
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     v = validate(args.artifact, args.val, reference=args.reference, batch_size=args.batch_size, size=args.limit,
                  seed=args.seed, threads=args.threads, progress=not args.json)
     info = v.runner
@@ -45,18 +46,21 @@ def _run_validate(args: argparse.Namespace) -> int:
 def add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="latency and throughput of an artifact (percentiles, like trtexec)")
     p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, ...)")
-    p.add_argument("--batch", default=None, help="comma-separated batch sizes, e.g. 1,8 (default 1)")
-    p.add_argument("--min-runs", "--iterations", dest="min_runs", type=integer, default=DEFAULT_MIN_RUNS,
+    p.add_argument("--batch", type=checked_by(parse_batches), default=None,
+                   help="comma-separated batch sizes, e.g. 1,8 (default 1)")
+    p.add_argument("--min-runs", "--iterations", dest="min_runs", type=integer(limits.COUNT), default=DEFAULT_MIN_RUNS,
                    help=f"time at least this many runs per batch size (default {DEFAULT_MIN_RUNS})...")
-    p.add_argument("--min-seconds", "--seconds", dest="min_seconds", type=float, default=DEFAULT_MIN_SECONDS,
+    p.add_argument("--min-seconds", "--seconds", dest="min_seconds", type=number(limits.WAIT_SECONDS), default=DEFAULT_MIN_SECONDS,
                    help=f"...and for at least this many seconds (default {DEFAULT_MIN_SECONDS:g}); both must be reached")
     p.add_argument("--no-throughput", dest="throughput", action="store_false",
                    help="skip the throughput measurement (the backend's async/throughput mode)")
-    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+    p.add_argument("--wait-quiet", type=number(limits.WAIT_SECONDS), default=0.0, metavar="SECONDS",
                    help="first wait up to SECONDS for other processes to leave the CPU alone")
-    p.add_argument("--retries", type=integer, default=0, help="measure again up to N times while the machine is busy")
-    p.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
-    p.add_argument("--threads", type=integer, default=None, help="inference threads (default: backend's)")
+    p.add_argument("--retries", type=integer(limits.RETRIES), default=0,
+                   help="measure again up to N times while the machine is busy")
+    p.add_argument("--warmup", type=integer(limits.WARMUP), default=10, help="untimed runs first (default 10)")
+    p.add_argument("--threads", type=integer(limits.THREADS), default=None,
+                   help="inference threads (default: backend's)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_run_bench)
 
@@ -64,12 +68,6 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
 def _run_bench(args: argparse.Namespace) -> int:
     from edgeres.evaluate import bench, format_bench
 
-    if args.min_runs < 1:
-        raise UsageError(f"--min-runs must be at least 1, got {args.min_runs}")
-    if args.min_seconds < 0 or args.wait_quiet < 0 or args.retries < 0:
-        raise UsageError("--min-seconds, --wait-quiet and --retries cannot be negative")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {args.threads}")
     payload = bench(args.artifact, args.batch, min_runs=args.min_runs, min_seconds=args.min_seconds,
                     warmup=args.warmup, threads=args.threads, throughput=args.throughput,
                     wait_quiet=args.wait_quiet, retries=args.retries)
