@@ -182,6 +182,18 @@ class KitManifest(_Written):
     validation: KitValidation
 
 
+class FleetPayload(_Written):
+    """``payload.json`` of the bundles a fleet run ships to a device."""
+
+    schema_: str = Field(alias="schema")
+    schema_version: int
+    target: str
+    bundles: dict[str, str]
+    validation: dict[str, str]
+    model: dict[str, Any] | None = None
+    files: dict[str, str]
+
+
 class TargetFile(_Handwritten):
     """A hardware target, ``targets/NAME.toml``."""
 
