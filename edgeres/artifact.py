@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeres import limits, schemas
 from edgeres.errors import EdgeresError
 from edgeres.fileio import load_json, sha256_file, write_json_atomic
 
@@ -26,6 +27,7 @@ class BatchProfile:
     def __post_init__(self) -> None:
         if not 1 <= self.min <= self.opt <= self.max:
             raise EdgeresError(f"batch profile needs 1 <= min <= opt <= max, got {self.min}:{self.opt}:{self.max}")
+        limits.check("the largest batch of a batch profile", self.max, limits.BATCH)
 
     @classmethod
     def parse(cls, text: str) -> BatchProfile:
@@ -95,7 +97,7 @@ class Artifact:
         sidecar = cls.sidecar_of(path)
         if not sidecar.is_file():
             raise EdgeresError(f"artifact {path} has no metadata file {sidecar.name} beside it; rebuild it with edgeres")
-        metadata = load_json(sidecar, "metadata", "rebuild the artifact")
+        metadata = load_json(sidecar, "metadata", "rebuild the artifact", shape=schemas.Sidecar)
         files = [path.parent / name for name in metadata.get("files", [])]
         return cls(path=path, metadata=metadata, files=files)
 

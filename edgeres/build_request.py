@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeres import checks
+from edgeres import checks, limits
 from edgeres.backends import get_backend
 from edgeres.data import PreprocessSpec
 from edgeres.errors import EdgeresError, UsageError
@@ -165,10 +165,8 @@ def build_model(source: ModelSource) -> Any:
 
 def check_request(req: BuildRequest, target: Target) -> None:
     """Refuse what would otherwise fail (or be ignored) after minutes of work."""
-    if req.bench_seconds <= 0:
-        raise UsageError(f"--bench-seconds must be positive, got {req.bench_seconds}")
-    if req.bench_runs < 1:
-        raise UsageError(f"--bench-runs must be at least 1, got {req.bench_runs}")
+    limits.check("--bench-seconds", req.bench_seconds, limits.SECONDS)
+    limits.check("--bench-runs", req.bench_runs, limits.COUNT)
     checks.accuracy_budget(req.accuracy_budget)
     checks.at_least_one(calib_size=req.calib_size, val_size=req.val_size)
     if req.val_size is not None and req.val is None:

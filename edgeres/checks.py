@@ -3,6 +3,7 @@ naming the command-line option, raised as ``UsageError`` (exit code 2) before an
 
 from __future__ import annotations
 
+from edgeres import limits
 from edgeres.errors import UsageError
 
 
@@ -11,16 +12,15 @@ def _flag(name: str) -> str:
 
 
 def at_least_one(**values: int | None) -> None:
-    """Counts (images, batch sizes, iterations): None means "not given", anything else must be >= 1."""
+    """Counts (images, batch sizes, iterations): None means "not given", anything else a whole
+    number from 1 to ``limits.COUNT``'s bound."""
     for name, value in values.items():
-        if value is not None and value < 1:
-            raise UsageError(f"{_flag(name)} must be at least 1, got {value}")
+        limits.check_optional(_flag(name), value, limits.COUNT)
 
 
 def accuracy_budget(budget: float | None) -> None:
-    """The points of accuracy INT8 may lose: none given, or >= 0."""
-    if budget is not None and budget < 0:
-        raise UsageError(f"--accuracy-budget is the points of accuracy INT8 may lose: >= 0, got {budget}")
+    """The points of accuracy INT8 may lose: none given, or a finite number from 0 to 100."""
+    limits.check_optional("--accuracy-budget (the points of accuracy INT8 may lose)", budget, limits.POINTS)
 
 
 def analysis_needs_val(sensitivity: bool, budget: float | None, has_val: bool) -> None:

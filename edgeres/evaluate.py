@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeres import limits
 from edgeres.artifact import Artifact
 from edgeres.backends.base import Runner
 from edgeres.errors import EdgeresError
+from edgeres.limits import parse_batches
 from edgeres.measure import label_map, run_and_compare, time_batches
 from edgeres.validate.latency import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS, LatencyResult, current_rss_mb
 from edgeres.validate.metrics import AccuracyResult, collect_logits
@@ -90,20 +92,6 @@ def open_for_bench(path: str | os.PathLike[str], **options: Any) -> Opened:
     raise EdgeresError(f"{path} is not an artifact edgeres can time (name the model file, e.g. DIR/model.onnx)")
 
 
-def parse_batches(text: str | Sequence[int]) -> list[int]:
-    """'1,8' -> [1, 8]."""
-    if not isinstance(text, str):
-        values = [int(v) for v in text]
-    else:
-        try:
-            values = [int(v) for v in text.replace(" ", "").split(",") if v]
-        except ValueError:
-            raise EdgeresError(f"batch sizes must be comma-separated integers (e.g. 1,8), got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise EdgeresError(f"batch sizes must be positive integers, got {text!r}")
-    return list(dict.fromkeys(values))
-
-
 def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None = None, *,
           min_runs: int = DEFAULT_MIN_RUNS, min_seconds: float = DEFAULT_MIN_SECONDS, warmup: int = 10,
           threads: int | None = None, throughput: bool = True, wait_quiet: float = 0.0,
@@ -117,6 +105,10 @@ def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None 
     from edgeres.validate.load import wait_for_quiet
     from edgeres.validate.throughput import measure_throughput
 
+    limits.check("the minimum runs", min_runs, limits.COUNT)
+    limits.check("the minimum seconds", min_seconds, limits.WAIT_SECONDS)
+    limits.check("the warm-up runs", warmup, limits.WARMUP)
+    limits.check_optional("the threads", threads, limits.THREADS)
     rss_before = current_rss_mb()
     opened = open_for_bench(path, threads=threads)
     try:
@@ -179,6 +171,8 @@ def validate(path: str | os.PathLike[str], val: Any, *, reference: str | os.Path
     """Accuracy of an artifact on ``val`` (a source for ``edgeres.data.open_set``, or an opened
     set), and its fidelity to ``reference`` (another artifact) on the same inputs. Either may be
     a bundle (folder or .tar.gz), as ``bench`` takes: its verified artifact is what runs."""
+    limits.check("the batch size", batch_size, limits.BATCH)
+    limits.check_optional("the sample size", size, limits.COUNT)
     with ExitStack() as bundles:
         artifact = _artifact_in(path, bundles)
         ref_artifact = _artifact_in(reference, bundles) if reference is not None else None

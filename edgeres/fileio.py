@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -41,6 +42,43 @@ def sha256_json(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+TEMP_SUFFIX = ".tmp"
+# ``.NAME.<8 random characters>.tmp``: what ``temp_dir_beside`` (tempfile.mkdtemp) makes
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
+
+
+@contextlib.contextmanager
+def temp_dir_beside(final: Path) -> Iterator[Path]:
+    """A new, empty temporary folder next to ``final`` (same filesystem, so renames are atomic),
+    named so that ``sweep_temps`` recognises it (``.NAME.XXXXXXXX.tmp``), and removed on the
+    way out whatever happens: an error, Ctrl-C, SIGTERM or SIGHUP. Only SIGKILL leaves it."""
+    from edgeres.guard import signals_deferred
+
+    tmp: Path | None = None
+    try:
+        with signals_deferred():  # a signal between creating it and noting it would orphan the folder
+            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=TEMP_SUFFIX, dir=final.parent))
+        yield tmp
+    finally:
+        if tmp is not None:
+            with signals_deferred():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sweep_temps(folder: Path) -> list[Path]:
+    """Remove the temporary folders that a killed run (SIGKILL, the OOM killer, a power cut)
+    left anywhere under ``folder``; returns what was removed. Only call it while holding
+    ``folder``'s build lock: then no live writer owns any of them."""
+    swept = []
+    for root, dirs, _files in os.walk(folder):
+        for name in list(dirs):
+            if _TEMP_NAME.fullmatch(name):
+                shutil.rmtree(Path(root) / name, ignore_errors=True)
+                swept.append(Path(root) / name)
+                dirs.remove(name)
+    return swept
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only on success.
@@ -48,19 +86,32 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     Works for files and directories alike: whatever the caller creates at the
     temporary path replaces ``path`` in one rename, or is removed on error.
     """
+    from edgeres.guard import signals_deferred
+
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    target = tmp / final.name
-    try:
-        yield target
-        if not target.exists():
-            raise FileNotFoundError(f"nothing was written to {target}")
-        if final.is_dir() and not final.is_symlink():
-            shutil.rmtree(final)
-        os.replace(target, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with temp_dir_beside(final) as tmp:
+        target = tmp / final.name
+        try:
+            yield target
+            if not target.exists():
+                raise FileNotFoundError(f"nothing was written to {target}")
+            with signals_deferred():  # the old result goes only if the new one takes its place
+                if final.is_dir() and not final.is_symlink():
+                    shutil.rmtree(final)
+                os.replace(target, final)
+        except OSError as exc:
+            if exc.filename is None or str(exc.filename).startswith(str(tmp)):
+                exc.filename = str(final)  # name the file the user asked for, not our temporary one
+            raise
+
+
+def check_folder_path(folder: Path) -> None:
+    """Refuse an output folder that is a file, before any work is done for it."""
+    from edgeres.errors import EdgeresError
+
+    if folder.exists() and not folder.is_dir():
+        raise EdgeresError(f"{folder} is a file, not a folder: choose another --out, or move the file away")
 
 
 def check_replaceable(folder: Path, marker: str, what: str) -> None:
@@ -92,9 +143,11 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.load(f)
 
 
-def load_json(path: str | os.PathLike[str], what: str, fix: str = "") -> Any:
-    """``read_json`` for a file a user handed us: unreadable or damaged is an ``EdgeresError``
-    naming ``what`` it is, with ``fix`` (how to repair it) appended."""
+def load_json(path: str | os.PathLike[str], what: str, fix: str = "", shape: Any = None) -> Any:
+    """``read_json`` for a file a user handed us: unreadable, damaged or (with ``shape``, a model
+    from ``edgeres.schemas``) of the wrong shape is an ``EdgeresError`` naming ``what`` it is,
+    with ``fix`` (how to repair it) appended."""
+    from edgeres import schemas
     from edgeres.errors import EdgeresError
 
     hint = f"; {fix}" if fix else ""
@@ -106,7 +159,7 @@ def load_json(path: str | os.PathLike[str], what: str, fix: str = "") -> Any:
         raise EdgeresError(f"{what} {path} is not valid JSON ({exc}){hint}") from None
     if not isinstance(value, dict):
         raise EdgeresError(f"{what} {path} holds a JSON {type(value).__name__}, not an object{hint}")
-    return value
+    return schemas.check(shape, value, f"{what} {path}", fix) if shape is not None else value
 
 
 CACHE_ENV = "EDGERES_CACHE"

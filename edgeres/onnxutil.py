@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgeres import schemas
 from edgeres.artifact import Artifact
 from edgeres.errors import EdgeresError
 from edgeres.fileio import read_json
@@ -169,7 +170,7 @@ def source_metadata(path: str | os.PathLike[str], model: onnx.ModelProto | None 
         except (OSError, ValueError):
             value = None
         if isinstance(value, dict) and value:
-            return value
+            return schemas.check(schemas.Sidecar, value, f"metadata {sidecar}", "export the ONNX again")
     return read_metadata(path if model is None else model)
 
 

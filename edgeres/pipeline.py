@@ -103,7 +103,9 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
     quantizes = "int8" in precisions and bool(backend.int8_placement(target))
     # export, reference, [quantize], then a kit, or build + measure per precision and the bundle
     log.planned = 2 + quantizes + (1 if kit_reason else 2 * len(precisions) + 1)
-    with exclusive(out):
+    with exclusive(out) as swept:
+        if swept:
+            log.note(f"removed {len(swept)} temporary folder(s) left by an interrupted build in {out}")
         stages = Stages(out, log)
         fp32_onnx = _export(stages, out, source)
         reference = _reference(stages, out, fp32_onnx, val, source.classes)

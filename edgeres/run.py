@@ -14,15 +14,18 @@ import json
 import sys
 from collections.abc import Sequence
 
-from edgeres.errors import EdgeresError
+from edgeres import limits
+from edgeres.argtypes import Parser, integer
+from edgeres.guard import run_guarded
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m edgeres.run",
+    p = Parser(prog="python -m edgeres.run",
                                 description="Classify images with an edgeres bundle (no torch needed).")
     p.add_argument("bundle", help="bundle folder or its .tar.gz")
     p.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
-    p.add_argument("--topk", type=int, default=5, help="how many classes to print per image (default 5)")
+    p.add_argument("--topk", type=integer(limits.TOPK), default=5,
+                   help="how many classes to print per image (default 5)")
     p.add_argument("--target", default=None,
                    help="refuse the bundle unless it was built for this target (name or alias)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -39,29 +42,27 @@ def format_results(results: list, bundle_desc: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a value the command line rules out (exit code 2)
+        return int(exc.code or 0)
+    return run_guarded("edgeres run", lambda: _classify(args))
+
+
+def _classify(args: argparse.Namespace) -> int:
     from edgeres.bundle import load_bundle
 
-    try:
-        if args.topk < 1:
-            raise EdgeresError(f"--topk must be at least 1, got {args.topk}")
-        with load_bundle(args.bundle, target=args.target) as bundle:
-            results = bundle.classify(args.images, topk=args.topk)
-            model = bundle.manifest.get("model", {})
-            desc = (f"{bundle.source.name}: ResNet-{model.get('depth', '?')}, {bundle.target} / {bundle.backend} "
-                    f"{bundle.manifest['backend'].get('version') or ''} / {bundle.precision}").replace("  ", " ")
-            if args.json:
-                print(json.dumps({"bundle": str(bundle.source), "target": bundle.target, "backend": bundle.backend,
-                                  "precision": bundle.precision, "results": [r.to_dict() for r in results]},
-                                 indent=2))
-            else:
-                print(format_results(results, desc))
-    except EdgeresError as exc:
-        print(f"edgeres run: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("edgeres run: interrupted", file=sys.stderr)
-        return 130
+    with load_bundle(args.bundle, target=args.target) as bundle:
+        results = bundle.classify(args.images, topk=args.topk)
+        model = bundle.manifest.get("model", {})
+        desc = (f"{bundle.source.name}: ResNet-{model.get('depth', '?')}, {bundle.target} / {bundle.backend} "
+                f"{bundle.manifest['backend'].get('version') or ''} / {bundle.precision}").replace("  ", " ")
+        if args.json:
+            print(json.dumps({"bundle": str(bundle.source), "target": bundle.target, "backend": bundle.backend,
+                              "precision": bundle.precision, "results": [r.to_dict() for r in results]},
+                             indent=2))
+        else:
+            print(format_results(results, desc))
     return 0
 
 

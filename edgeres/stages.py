@@ -18,26 +18,35 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from edgeres.errors import EdgeresError
-from edgeres.fileio import read_json, sha256_json, write_json_atomic
+from edgeres.fileio import check_folder_path, read_json, sha256_json, sweep_temps, write_json_atomic
 
 RECORDS = ".stages"
 LOCK = ".edgeres.lock"
 
 
 @contextmanager
-def exclusive(out_dir: Path) -> Iterator[None]:
-    """Refuse a second build into the same output directory while one runs."""
+def exclusive(out_dir: Path) -> Iterator[list[Path]]:
+    """Refuse a second build into the same output directory while one runs.
+
+    The lock file is opened without truncating it, so a refused build leaves the holder's
+    record (its pid) intact. Holding the lock, any temporary folder left in ``out_dir`` is
+    a killed run's: they are removed, and the block receives the list of what went.
+    """
+    check_folder_path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / LOCK, "w") as handle:
+    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    with os.fdopen(fd, "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise EdgeresError(f"another edgeres build is writing into {out_dir}; wait for it or choose "
-                               "another --out") from None
+            holder = handle.read().strip()
+            raise EdgeresError(f"another edgeres build is writing into {out_dir}{f' (pid {holder})' if holder else ''};"
+                               " wait for it or choose another --out") from None
+        handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()
         try:
-            yield
+            yield sweep_temps(out_dir)
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeres import schemas
 from edgeres.artifact import BatchProfile
 from edgeres.backends import backend_names, get_backend
 from edgeres.backends.base import PRECISIONS, Availability
@@ -35,21 +36,6 @@ BUILTIN_DIR = next((d for d in (Path(__file__).resolve().parent.parent / "target
                    Path(__file__).resolve().parent.parent / "targets")
 ENV_DIR = "EDGERES_TARGETS_DIR"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-
-# key -> (type(s), required)
-TOP_LEVEL: dict[str, tuple[type | tuple[type, ...], bool]] = {
-    "name": (str, True),
-    "description": (str, False),
-    "backend": (str, True),
-    "aliases": (list, False),
-    "precisions": (list, True),
-    "default_precisions": (list, False),
-    "batch_profile": ((str, int), False),
-    "accuracy_budget": ((int, float), False),
-    "options": (dict, False),
-    "device": (dict, False),
-}
-
 
 @dataclass(frozen=True)
 class Target:
@@ -87,42 +73,12 @@ class Target:
         }
 
 
-def _nearest(key: str, valid: list[str]) -> str:
-    match = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    return f" (did you mean '{match[0]}'?)" if match else f" (valid: {', '.join(sorted(valid))})"
-
-
-def _type_name(types: type | tuple[type, ...]) -> str:
-    if isinstance(types, type):
-        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean (true/false)",
-                "list": "list", "dict": "table"}.get(types.__name__, types.__name__)
-    return " or ".join(_type_name(t) for t in types)
-
-
-def _a(types: type | tuple[type, ...]) -> str:
-    name = _type_name(types)
-    return ("an " if name[0] in "aeiou" else "a ") + name
-
-
-def _type_ok(value: Any, types: type | tuple[type, ...]) -> bool:
-    """isinstance, except that a bool is not an int and an int is a fine float."""
-    wanted = (types,) if isinstance(types, type) else types
-    if isinstance(value, bool):
-        return bool in wanted
-    if isinstance(value, int) and float in wanted:
-        return True
-    return isinstance(value, wanted)
-
-
 def backend_option_types(backend: str) -> dict[str, Any] | None:
     """The option keys a backend accepts (its ``options``), or None if it declares none."""
     return get_backend(backend).options
 
 
-def _string_list(value: list[Any], key: str, where: str) -> tuple[str, ...]:
-    for item in value:
-        if not isinstance(item, str):
-            raise EdgeresError(f"{where}: key '{key}' must be a list of strings, got {item!r} in it")
+def _string_list(value: list[str], key: str, where: str) -> tuple[str, ...]:
     if len(set(value)) != len(value):
         raise EdgeresError(f"{where}: key '{key}' lists the same value twice: {value}")
     return tuple(value)
@@ -131,16 +87,7 @@ def _string_list(value: list[Any], key: str, where: str) -> tuple[str, ...]:
 def parse_target(data: dict[str, Any], source: Path) -> Target:
     """Validate one target's TOML table; ``source`` is only used in messages."""
     where = f"target file {source}"
-    for key, value in data.items():
-        if key not in TOP_LEVEL:
-            raise EdgeresError(f"{where}: unknown key '{key}'{_nearest(key, list(TOP_LEVEL))}")
-        types, _ = TOP_LEVEL[key]
-        if not _type_ok(value, types):
-            raise EdgeresError(f"{where}: key '{key}' must be {_a(types)}, "
-                               f"got {type(value).__name__} {value!r}")
-    for key, (_, required) in TOP_LEVEL.items():
-        if required and key not in data:
-            raise EdgeresError(f"{where}: required key '{key}' is missing")
+    schemas.check(schemas.TargetFile, data, where)
     name = data["name"]
     if not NAME_RE.match(name):
         raise EdgeresError(f"{where}: name {name!r} must be lower-case letters, digits, '-', '_' or '.'")
@@ -152,13 +99,14 @@ def parse_target(data: dict[str, Any], source: Path) -> Target:
     backend = data["backend"]
     known = backend_names()
     if backend not in known:
-        raise EdgeresError(f"{where}: key 'backend': unknown backend '{backend}'{_nearest(backend, known)}")
+        raise EdgeresError(f"{where}: key 'backend': unknown backend '{backend}'{schemas.nearest(backend, known)}")
     precisions = _string_list(data["precisions"], "precisions", where)
     if not precisions:
         raise EdgeresError(f"{where}: key 'precisions' is empty; list at least one of {', '.join(PRECISIONS)}")
     for p in precisions:
         if p not in PRECISIONS:
-            raise EdgeresError(f"{where}: key 'precisions': unknown precision '{p}'{_nearest(p, list(PRECISIONS))}")
+            raise EdgeresError(f"{where}: key 'precisions': unknown precision '{p}'"
+                               f"{schemas.nearest(p, list(PRECISIONS))}")
     defaults = _string_list(data.get("default_precisions", list(precisions)), "default_precisions", where)
     for p in defaults:
         if p not in precisions:
@@ -166,15 +114,8 @@ def parse_target(data: dict[str, Any], source: Path) -> Target:
     options = data.get("options", {})
     allowed = backend_option_types(backend)
     if allowed is not None:
-        for key, value in options.items():
-            if key not in allowed:
-                raise EdgeresError(f"{where}: unknown option '{key}' in [options] for backend {backend}"
-                                   f"{_nearest(key, list(allowed))}")
-            if not _type_ok(value, allowed[key]):
-                raise EdgeresError(f"{where}: option '{key}' must be {_a(allowed[key])}, got {value!r}")
+        schemas.check(schemas.options_model(backend, allowed), options, f"{where}: [options] of backend {backend}")
     budget = float(data.get("accuracy_budget", 1.0))
-    if budget < 0:
-        raise EdgeresError(f"{where}: key 'accuracy_budget' must be >= 0 (top-1 points), got {budget}")
     try:
         profile = BatchProfile.parse(str(data.get("batch_profile", "1:1:8")))
     except EdgeresError as exc:

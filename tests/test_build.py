@@ -174,8 +174,8 @@ def test_recommendation_reads_agreement_when_top1_means_nothing():
 @pytest.mark.parametrize("argv,message,code", [
     (["build", "--target", "intel-cpu", "--depth", "18", "--method", "minmax"], "calibrates INT8", 2),
     (["build", "--target", "cpu", "--depth", "18", "--val-size", "10"], "--val-size needs --val", 2),
-    (["build", "--target", "cpu", "--depth", "18", "--num-classes", "0"], "class count", 2),
-    (["build", "--target", "cpu", "--depth", "18", "--bench-seconds", "0"], "--bench-seconds must be positive", 2),
+    (["build", "--target", "cpu", "--depth", "18", "--num-classes", "0"], "--num-classes: must be at least 1", 2),
+    (["build", "--target", "cpu", "--depth", "18", "--bench-seconds", "0"], "--bench-seconds: must be more than 0", 2),
     (["build", "--target", "cpu", "--depth", "42"], "unsupported depth 42", 2),
     (["build", "--target", "cpux", "--depth", "18"], "unknown target 'cpux'", 1),
     (["build", "--target", "cpu", "--depth", "18", "--precision", "bf16"], "precision 'bf16' is not one of them", 2),

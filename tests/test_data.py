@@ -343,7 +343,7 @@ def test_spec_errors(tmp_path: Path) -> None:
     with pytest.raises(EdgeresError, match="bad.toml.*resize >= crop"):
         open_set(bad)
     bad.write_text("size = 4\n")
-    with pytest.raises(EdgeresError, match="missing key 'source'"):
+    with pytest.raises(EdgeresError, match="required key 'source' is missing"):
         open_set(bad)
     bad.write_text("source = [\n")
     with pytest.raises(EdgeresError, match="not valid TOML"):

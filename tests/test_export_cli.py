@@ -36,5 +36,6 @@ def test_export_cli_json_static_batch(tmp_path, capsys):
 def test_export_cli_errors_are_one_line(tmp_path, capsys, argv, message):
     code = main(["export", *argv, "--input-size", "32", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code != 0 and message in err[-1] and "Traceback" not in "\n".join(err)
+    errors = [line for line in err if "error:" in line]
+    assert code != 0 and len(errors) == 1 and message in errors[0] and "Traceback" not in "\n".join(err)
     assert not (tmp_path / "model.onnx").exists()

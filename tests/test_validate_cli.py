@@ -40,9 +40,9 @@ def test_bench_json(model, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--batch", "0"], "positive integers"),
+    (["--batch", "0"], "a batch size must be at least 1"),
     (["--iterations", "0"], "at least 1"),
-    (["--retries", "-1"], "cannot be negative"),
+    (["--retries", "-1"], "--retries: must be at least 0"),
 ])
 def test_bench_bad_arguments(model, capsys, argv, message):
     assert main(["bench", str(model), *argv]) != 0

@@ -7,8 +7,6 @@ Only ``openvino``, ``nncf`` and ``onnx`` are imported, lazily.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,7 +28,7 @@ from edgeres.backends.openvino_device import (
     runtime_precisions,
 )
 from edgeres.errors import EdgeresError
-from edgeres.fileio import sha256_file
+from edgeres.fileio import sha256_file, temp_dir_beside
 from edgeres.onnxutil import is_quantized, source_metadata
 from edgeres.optional import require, version_of
 
@@ -258,8 +256,7 @@ def build_ir(graph: Path, spec: BuildSpec) -> Artifact:
 
     spec.out_dir.mkdir(parents=True, exist_ok=True)
     final_xml = spec.out_dir / "model.xml"
-    tmpdir = Path(tempfile.mkdtemp(prefix=".model.xml.", suffix=".tmp", dir=spec.out_dir))
-    try:
+    with temp_dir_beside(final_xml) as tmpdir:
         tmp_xml = tmpdir / "model.xml"
         compress = bool(spec.option("compress_to_fp16", False))
         ov.save_model(model, str(tmp_xml), compress_to_fp16=compress)
@@ -284,6 +281,4 @@ def build_ir(graph: Path, spec: BuildSpec) -> Artifact:
         metadata["build_seconds"] = round(time.perf_counter() - started, 3)
         Artifact(path=tmp_xml, metadata=metadata, files=[tmp_xml.with_suffix(".bin")]).save()
         _publish(tmp_xml, final_xml)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
     return Artifact.load(final_xml)

@@ -29,6 +29,12 @@ from edgeres.fileio import sha256_file
 from edgeres.optional import version_of
 
 
+def _ov_reason(exc: Exception) -> str:
+    """OpenVINO's own reason, without its 'Exception from src/...cpp:NN:' location lines."""
+    lines = [ln.strip() for ln in str(exc).splitlines()
+             if ln.strip() and not ln.startswith(("Exception from src/", "Check '"))]
+    return (lines[0] if lines else type(exc).__name__).split(" Please check")[0].rstrip(". ")
+
 class OpenVINORunner(Runner):
     """A compiled OpenVINO IR: NCHW float32 in, logits out.
 
@@ -74,7 +80,8 @@ class OpenVINORunner(Runner):
         try:
             self._model = self.core.read_model(str(xml), str(bin_path))
         except RuntimeError as exc:
-            raise EdgeresError(f"OpenVINO cannot read IR {xml}: {str(exc).strip().splitlines()[0]}") from None
+            raise EdgeresError(f"{xml} is not an OpenVINO IR that OpenVINO {_ov().__version__.split('-')[0]} can read "
+                               f"({_ov_reason(exc)}); rebuild it with edgeres, or copy it again") from None
         self._shape = [d.get_length() if d.is_static else -1 for d in self._model.inputs[0].get_partial_shape()]
         self.input_shape = [-1, *self._shape[1:]]  # any batch: the IR is reshaped (or dynamic) per batch size
         self._compiled: dict[int, Any] = {}

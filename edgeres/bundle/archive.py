@@ -45,8 +45,10 @@ def write_tar_gz(src_dir: str | os.PathLike[str], out: str | os.PathLike[str], a
     return out
 
 
-def _unsafe_reason(member: tarfile.TarInfo) -> str | None:
-    """Why extracting ``member`` could write outside the destination, or None when it cannot."""
+def _unsafe_reason(member: tarfile.TarInfo, files: set[str]) -> str | None:
+    """Why extracting ``member`` could write outside the destination or fail half-way, or None
+    when it cannot. ``files``: the regular files before it in the archive (a hard link's
+    target must be one of them; the data filter does not check that)."""
     name = member.name
     if "\x00" in name:
         return "has a NUL byte in its name"
@@ -68,6 +70,8 @@ def _unsafe_reason(member: tarfile.TarInfo) -> str | None:
         # miss chains such as b -> '.', c -> 'b/b/..'.
         if ".." in link.replace("\\", "/").split("/"):
             return f"is a link that points outside the archive or climbs with '..' ({link!r})"
+        if member.islnk() and os.path.normpath(link) not in files:
+            return f"is a hard link to {link!r}, which is not a file earlier in the archive"
     return None
 
 
@@ -77,10 +81,13 @@ def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) 
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
+            files: set[str] = set()
             for member in members:
-                reason = _unsafe_reason(member)
+                reason = _unsafe_reason(member, files)
                 if reason:
                     raise EdgeresError(f"refusing to extract {archive}: entry '{member.name}' {reason}")
+                if member.isfile() or member.islnk():
+                    files.add(os.path.normpath(member.name))
             dest.mkdir(parents=True, exist_ok=True)
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(dest, members=members, filter="data")

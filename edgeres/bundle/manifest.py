@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from edgeres import schemas
 from edgeres.errors import EdgeresError
 from edgeres.fileio import sha256_file, sha256_json
 
@@ -62,20 +63,17 @@ def _safe_name(name: Any) -> bool:
     return not p.is_absolute() and ".." not in p.parts
 
 
-def check_schema(doc: Any, *, schema: str, version: int, required: tuple[str, ...], what: str,
+def check_schema(doc: Any, *, schema: str, version: int, shape: type[schemas.BaseModel], what: str,
                  where: str) -> dict[str, Any]:
     """Refuse a bundle or kit document that is not ours, is from a newer edgeres, or lacks what
-    loading needs (``what``: "bundle manifest", "kit manifest")."""
+    loading needs or has it in the wrong type (``shape``; ``what``: "bundle manifest", "kit manifest")."""
     if not isinstance(doc, dict) or doc.get("schema") != schema:
         raise EdgeresError(f"{where} is not an edgeres {what}")
     found = doc.get("schema_version")
     if not isinstance(found, int) or found > version:
         raise EdgeresError(f"{where}: {what} schema version {found!r} is newer than this edgeres understands "
                            f"({version}); upgrade edgeres on this device")
-    for key in required:
-        if key not in doc:
-            raise EdgeresError(f"{where}: the {what} has no '{key}'; it is damaged, write it again with edgeres")
-    return doc
+    return schemas.check(shape, doc, where, f"the {what} is damaged: write it again with edgeres")
 
 
 def seal(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +86,7 @@ def seal(manifest: dict[str, Any]) -> dict[str, Any]:
 def check_manifest(manifest: Any, where: str) -> dict[str, Any]:
     """Refuse a manifest that is not ours, is from a newer edgeres, or is missing what loading needs."""
     check_schema(manifest, schema=SCHEMA, version=SCHEMA_VERSION, what="bundle manifest", where=f"{where}: {MANIFEST}",
-                 required=("target", "backend", "precision", "input", "output", "artifact", "files", "manifest_sha256"))
+                 shape=schemas.BundleManifest)
     if seal(manifest)["manifest_sha256"] != manifest["manifest_sha256"]:
         raise EdgeresError(f"{where}: {MANIFEST} was modified after packaging (its manifest_sha256 does not match "
                            "its content); refusing to load it. Re-copy the bundle or rebuild it")

@@ -10,17 +10,17 @@ arguments and a ``_run_<name>`` function that does the work and returns a result
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from edgeres import __version__
+from edgeres.argtypes import Parser
 from edgeres.cli import artifacts, build, fleet, kit, measure, model, quantize
 from edgeres.cli.common import emit, json_stdout
-from edgeres.errors import ERROR, INTERRUPTED, EdgeresError
+from edgeres.guard import run_guarded
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgeres", description="Take a ResNet to edge hardware: ONNX, INT8, "
+    parser = Parser(prog="edgeres", description="Take a ResNet to edge hardware: ONNX, INT8, "
                                      "TensorRT / OpenVINO / ONNX Runtime engines, and the numbers to prove them.")
     parser.add_argument("--version", action="version", version=f"edgeres {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -41,28 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    with json_stdout(getattr(args, "json", False)):
-        code, message = _run(args)
-        if message is not None:
-            print(f"edgeres {args.command}: {message}", file=sys.stderr)
-            if getattr(args, "json", False):  # a program reading stdout still gets one document
-                emit(args, {"error": message.removeprefix("error: "), "exit_code": code}, "")
-    return code
-
-
-def _run(args: argparse.Namespace) -> tuple[int, str | None]:
-    """The exit code (see ``edgeres.errors``) and the error line to print, if any."""
     try:
-        return int(args.handler(args)), None
-    except EdgeresError as exc:
-        return exc.exit_code, f"error: {exc}"
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stderr.close()
-        return 0, None
-    except OSError as exc:  # the filesystem said no: a path that is a file, no permission, disk full
-        where = f": {exc.filename}" if exc.filename else ""
-        return ERROR, f"error: {exc.strerror or exc}{where}"
-    except KeyboardInterrupt:
-        return INTERRUPTED, "interrupted; no partial artifact was kept"
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a value the command line rules out (exit code 2)
+        return int(exc.code or 0)
+    as_json = getattr(args, "json", False)
+
+    def error_document(code: int, message: str) -> None:  # a program reading stdout still gets one document
+        if as_json:
+            emit(args, {"error": message.removeprefix("error: "), "exit_code": code}, "")
+
+    with json_stdout(as_json):
+        return run_guarded(f"edgeres {args.command}", lambda: args.handler(args), on_error=error_document)

@@ -6,7 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from edgeres.cli.common import emit, integer, keep_fp_list
+from edgeres import limits
+from edgeres.argtypes import checked_by, integer, number
+from edgeres.cli.common import batch_profile, emit, keep_fp_list
 from edgeres.errors import OVER_BUDGET
 
 # --- build (the whole pipeline for one target) -------------------------------------------------
@@ -30,23 +32,23 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
     """What to build: the flags ``edgeres build`` and ``edgeres fleet run`` share."""
     from edgeres.quantize.calibrate import DEFAULT_METHOD, METHODS
 
-    p.add_argument("--depth", type=integer, required=True, help="ResNet depth: 18, 34, 50, 101 or 152")
+    p.add_argument("--depth", type=integer(), required=True, help="ResNet depth: 18, 34, 50, 101 or 152")
     p.add_argument("--weights", default=None,
                    help="checkpoint (.pth, torchvision layout) or a trained-model folder with model.pth + model.json;"
                         " default: random weights (fidelity-only numbers)")
-    p.add_argument("--num-classes", type=integer, default=None,
+    p.add_argument("--num-classes", type=integer(limits.NUM_CLASSES), default=None,
                    help="classes (default: from the checkpoint, else 1000)")
-    p.add_argument("--input-size", type=integer, default=None,
+    p.add_argument("--input-size", type=integer(limits.INPUT_SIZE), default=None,
                    help="square input resolution (default: the model's, else 224)")
     p.add_argument("--precision", default=None,
                    help="comma-separated precisions, or 'all' (default: the target's defaults); fp32 is always "
                         "built as the reference")
     p.add_argument("--calib", default=None, help="calibration images: folder, .npy/.npz, or spec name/path")
-    p.add_argument("--calib-size", type=integer, default=None, help="calibration images to use")
+    p.add_argument("--calib-size", type=integer(limits.COUNT), default=None, help="calibration images to use")
     p.add_argument("--val", default=None, help="validation images (labeled for top-1): folder, .npy/.npz, spec")
-    p.add_argument("--val-size", type=integer, default=None, help="validation images to use")
-    p.add_argument("--batch-profile", default=None, help="MIN:OPT:MAX batch (default: the target's)")
-    p.add_argument("--accuracy-budget", type=float, default=None,
+    p.add_argument("--val-size", type=integer(limits.COUNT), default=None, help="validation images to use")
+    p.add_argument("--batch-profile", type=checked_by(batch_profile), default=None, help="MIN:OPT:MAX batch (default: the target's)")
+    p.add_argument("--accuracy-budget", type=number(limits.POINTS), default=None,
                    help="points of top-1 (or of agreement without labels) INT8 may lose; layers fall back to FP "
                         "until it holds (default: the target's budget, used only to recommend a precision)")
     p.add_argument("--method", default=None, choices=METHODS,
@@ -56,9 +58,9 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
                    "quantizes every layer (default: the first conv and the last FC)")
     p.add_argument("--labels", default=None, help="class names, one per line, in the checkpoint's class order "
                    "(default: the checkpoint folder's model.json, else the class folders of --val)")
-    p.add_argument("--bench-seconds", type=float, default=2.0,
+    p.add_argument("--bench-seconds", type=number(limits.SECONDS), default=2.0,
                    help="time each latency and throughput figure for at least this long (default 2)")
-    p.add_argument("--bench-runs", type=integer, default=50,
+    p.add_argument("--bench-runs", type=integer(limits.COUNT), default=50,
                    help="...and latency for at least this many runs (default 50; p99 is shown from 100)")
     p.add_argument("--rebench", action="store_true",
                    help="measure every precision again without rebuilding (reused stages otherwise keep their timings)")

@@ -14,21 +14,39 @@ SCHEMA_VERSION = 1  # of every --json document; raised when a field changes mean
 
 _json_stdout: TextIO | None = None  # the real stdout while a --json command runs (see json_stdout)
 
+from edgeres import limits
+from edgeres.argtypes import integer
+from edgeres.errors import UsageError
+from edgeres.limits import parse_batches
 
-def integer(text: str) -> int:
-    """An integer; its range is checked where the value is used, with a message that says why."""
+
+def export_batch(text: str) -> None:
+    """--batch of export: 'dynamic' or one batch size."""
+    if text == "dynamic":
+        return
     try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        sizes = parse_batches(text)
+    except UsageError:
+        sizes = []
+    if len(sizes) != 1:
+        raise UsageError(f"batch must be 'dynamic' or one batch size from 1 to {limits.BATCH.hi:,}, got {text!r}")
+
+
+def batch_profile(text: str) -> None:
+    """--batch-profile: MIN:OPT:MAX."""
+    from edgeres.artifact import BatchProfile
+
+    BatchProfile.parse(text)
 
 
 def add_model_args(p: argparse.ArgumentParser, depth_required: bool = True) -> None:
-    p.add_argument("--depth", type=integer, required=depth_required, default=None if depth_required else 50,
+    p.add_argument("--depth", type=integer(), required=depth_required, default=None if depth_required else 50,
                    help="ResNet depth: 18, 34, 50, 101 or 152")
-    p.add_argument("--num-classes", type=integer, default=1000, help="classes of the final layer (default 1000)")
-    p.add_argument("--input-size", type=integer, default=224, help="square input resolution (default 224, >= 32)")
-    p.add_argument("--in-channels", type=integer, default=3, help="input channels (default 3)")
+    p.add_argument("--num-classes", type=integer(limits.NUM_CLASSES), default=1000,
+                   help="classes of the final layer (default 1000)")
+    p.add_argument("--input-size", type=integer(limits.INPUT_SIZE), default=224,
+                   help="square input resolution (default 224, >= 32)")
+    p.add_argument("--in-channels", type=integer(limits.IN_CHANNELS), default=3, help="input channels (default 3)")
     p.add_argument("--shortcut", choices=["projection", "zeropad"], default="projection",
                    help="shortcut where shapes change: 1x1 projection (torchvision) or the paper's zero padding")
 

@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgeres import limits
+from edgeres.argtypes import integer, number
 from edgeres.cli.build import add_build_flags, build_request
-from edgeres.cli.common import emit, integer
+from edgeres.cli.common import emit
 from edgeres.errors import DEVICE_RUNS_FAILED
 
 
@@ -39,13 +41,14 @@ def add_fleet(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--address", required=True, help="the Ray head, HOST:PORT")
     r.add_argument("--target", required=True, help="comma-separated targets, e.g. intel-cpu,jetson-orin")
     add_build_flags(r)
-    r.add_argument("--iterations", type=integer, default=50,
+    r.add_argument("--iterations", type=integer(limits.COUNT), default=50,
                    help="each latency figure on a device: at least this many runs (default 50) ...")
-    r.add_argument("--seconds", type=float, default=2.0, help="... and at least this many seconds (default 2)")
-    r.add_argument("--warmup", type=integer, default=10, help="untimed runs first (default 10)")
+    r.add_argument("--seconds", type=number(limits.SECONDS), default=2.0,
+                   help="... and at least this many seconds (default 2)")
+    r.add_argument("--warmup", type=integer(limits.WARMUP), default=10, help="untimed runs first (default 10)")
     r.add_argument("--batch", default="1", help="batch sizes timed on the devices, e.g. 1,8 (default 1)")
     r.add_argument("--batch-sizes", dest="batch", help=argparse.SUPPRESS)  # the old spelling, as bench's --batch
-    r.add_argument("--timeout", type=float, default=900.0,
+    r.add_argument("--timeout", type=number(limits.SECONDS), default=900.0,
                    help="seconds a device may take before it counts as hung (default 900)")
     r.add_argument("--out", default="out/fleet", help="output folder (default out/fleet)")
     r.add_argument("--build-dir", default=None, help="where the host builds go (default OUT/build); fleet runs "

@@ -6,8 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from edgeres.cli.common import emit, integer
-from edgeres.errors import UsageError
+from edgeres import limits
+from edgeres.argtypes import checked_by, integer, number
+from edgeres.cli.common import emit
+from edgeres.limits import parse_batches
 from edgeres.table import format_table
 
 # --- kit (device build kits for TensorRT targets) ---------------------------------------------
@@ -21,13 +23,16 @@ def add_kit(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--precision", default=None,
                    help="comma-separated subset of the kit's precisions (default: all of them)")
     b.add_argument("--out", default=None, help="where engines and kit-report.json go (default: KIT/engines)")
-    b.add_argument("--batch", default=None, help="batch sizes to time, e.g. 1,8 (default: 1, opt and max)")
-    b.add_argument("--batch-sizes", dest="batch", help=argparse.SUPPRESS)  # the old spelling, as bench's --batch
-    b.add_argument("--iterations", "--min-runs", dest="iterations", type=integer, default=100,
+    b.add_argument("--batch", type=checked_by(parse_batches), default=None,
+                   help="batch sizes to time, e.g. 1,8 (default: 1, opt and max)")
+    b.add_argument("--batch-sizes", type=checked_by(parse_batches), dest="batch",
+                   help=argparse.SUPPRESS)  # the old spelling, as bench's --batch
+    b.add_argument("--iterations", "--min-runs", dest="iterations", type=integer(limits.COUNT), default=100,
                    help="time at least this many runs per batch size (default 100)...")
-    b.add_argument("--min-seconds", type=float, default=3.0, help="...and at least this long (default 3, as trtexec)")
-    b.add_argument("--warmup", type=integer, default=10, help="untimed runs first (default 10)")
-    b.add_argument("--dla-core", type=int, default=None,
+    b.add_argument("--min-seconds", type=number(limits.WAIT_SECONDS), default=3.0,
+                   help="...and at least this long (default 3, as trtexec)")
+    b.add_argument("--warmup", type=integer(limits.WARMUP), default=10, help="untimed runs first (default 10)")
+    b.add_argument("--dla-core", type=integer(), default=None,
                    help="N: fp16/int8 engines on DLA core N only, GPU left free; -1: GPU (the default)")
     b.add_argument("--no-dla-rows", action="store_true",
                    help="skip the extra fp16/int8 @ dla0 rows built beside the GPU engines where there is a DLA")
@@ -53,12 +58,7 @@ def _run_kit_build(args: argparse.Namespace) -> int:
     if args.typed_mode is not None:
         options["typed_mode"] = args.typed_mode
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()] if args.precision else None
-    sizes = None
-    if args.batch:
-        try:
-            sizes = [int(v) for v in args.batch.split(",") if v.strip()]
-        except ValueError:
-            raise UsageError(f"--batch must be integers like 1,8, got {args.batch!r}") from None
+    sizes = parse_batches(args.batch) if args.batch else None
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
     report = build_kit(args.kit, precisions=precisions, out=args.out, batch_sizes=sizes, iterations=args.iterations,
                        min_seconds=args.min_seconds, warmup=args.warmup, options=options, log=log)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgeres.cli.common import emit, integer
+from edgeres import limits
+from edgeres.argtypes import checked_by, integer, number
+from edgeres.cli.common import emit
 from edgeres.errors import OVER_BUDGET, UsageError
+from edgeres.limits import parse_batches
 from edgeres.validate.latency import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS
 
 # --- validate ---------------------------------------------------------------------------------
@@ -17,12 +20,13 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", required=True, help="image folder (ImageNet layout or flat), .npy/.npz file, or a "
                    "calibration spec name or .toml path")
     p.add_argument("--reference", default=None, help="the FP32 artifact to compare with on the same inputs")
-    p.add_argument("--batch", type=integer, default=32, help="images per inference batch (default 32)")
-    p.add_argument("--batch-size", type=integer, dest="batch", help=argparse.SUPPRESS)  # the old spelling
-    p.add_argument("--limit", type=integer, default=None, help="use this many images (a seeded sample)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
-    p.add_argument("--threads", type=integer, default=None, help="inference threads (default: backend's)")
-    p.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
+    p.add_argument("--batch", type=integer(limits.BATCH), default=32, help="images per inference batch (default 32)")
+    p.add_argument("--batch-size", type=integer(limits.BATCH), dest="batch", help=argparse.SUPPRESS)  # the old spelling
+    p.add_argument("--limit", type=integer(limits.COUNT), default=None, help="use this many images (a seeded sample)")
+    p.add_argument("--seed", type=integer(limits.SEED), default=0, help="seed of the sample (default 0)")
+    p.add_argument("--threads", type=integer(limits.THREADS), default=None,
+                   help="inference threads (default: backend's)")
+    p.add_argument("--max-drop", type=number(limits.POINTS), default=None, metavar="POINTS",
                    help="CI gate: exit 3 when the artifact loses more than this many points against --reference "
                         "(top-1 drop with labels, else loss of top-1 agreement)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -32,11 +36,8 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
 def _run_validate(args: argparse.Namespace) -> int:
     from edgeres.evaluate import validate
 
-    if args.batch < 1:
-        raise UsageError(f"--batch must be at least 1, got {args.batch}")
-    if args.max_drop is not None and (args.reference is None or args.max_drop < 0):
-        raise UsageError("--max-drop needs --reference (the FP32 artifact the drop is measured against) and a "
-                         f"value >= 0, got {args.max_drop}")
+    if args.max_drop is not None and args.reference is None:
+        raise UsageError("--max-drop needs --reference (the FP32 artifact the drop is measured against)")
     v = validate(args.artifact, args.val, reference=args.reference, batch_size=args.batch, size=args.limit,
                  seed=args.seed, threads=args.threads, progress=not args.json)
     info = v.runner
@@ -60,18 +61,21 @@ def _run_validate(args: argparse.Namespace) -> int:
 def add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="latency and throughput of an artifact (percentiles, like trtexec)")
     p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, ...)")
-    p.add_argument("--batch", default=None, help="comma-separated batch sizes, e.g. 1,8 (default 1)")
-    p.add_argument("--min-runs", "--iterations", dest="min_runs", type=integer, default=DEFAULT_MIN_RUNS,
+    p.add_argument("--batch", type=checked_by(parse_batches), default=None,
+                   help="comma-separated batch sizes, e.g. 1,8 (default 1)")
+    p.add_argument("--min-runs", "--iterations", dest="min_runs", type=integer(limits.COUNT), default=DEFAULT_MIN_RUNS,
                    help=f"time at least this many runs per batch size (default {DEFAULT_MIN_RUNS})...")
-    p.add_argument("--min-seconds", "--seconds", dest="min_seconds", type=float, default=DEFAULT_MIN_SECONDS,
+    p.add_argument("--min-seconds", "--seconds", dest="min_seconds", type=number(limits.WAIT_SECONDS), default=DEFAULT_MIN_SECONDS,
                    help=f"...and for at least this many seconds (default {DEFAULT_MIN_SECONDS:g}); both must be reached")
     p.add_argument("--no-throughput", dest="throughput", action="store_false",
                    help="skip the throughput measurement (the backend's async/throughput mode)")
-    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+    p.add_argument("--wait-quiet", type=number(limits.WAIT_SECONDS), default=0.0, metavar="SECONDS",
                    help="first wait up to SECONDS for other processes to leave the CPU alone")
-    p.add_argument("--retries", type=integer, default=0, help="measure again up to N times while the machine is busy")
-    p.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
-    p.add_argument("--threads", type=integer, default=None, help="inference threads (default: backend's)")
+    p.add_argument("--retries", type=integer(limits.RETRIES), default=0,
+                   help="measure again up to N times while the machine is busy")
+    p.add_argument("--warmup", type=integer(limits.WARMUP), default=10, help="untimed runs first (default 10)")
+    p.add_argument("--threads", type=integer(limits.THREADS), default=None,
+                   help="inference threads (default: backend's)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=_run_bench)
 
@@ -79,12 +83,6 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
 def _run_bench(args: argparse.Namespace) -> int:
     from edgeres.evaluate import bench, format_bench
 
-    if args.min_runs < 1:
-        raise UsageError(f"--min-runs must be at least 1, got {args.min_runs}")
-    if args.min_seconds < 0 or args.wait_quiet < 0 or args.retries < 0:
-        raise UsageError("--min-seconds, --wait-quiet and --retries cannot be negative")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {args.threads}")
     payload = bench(args.artifact, args.batch, min_runs=args.min_runs, min_seconds=args.min_seconds,
                     warmup=args.warmup, threads=args.threads, throughput=args.throughput,
                     wait_quiet=args.wait_quiet, retries=args.retries)

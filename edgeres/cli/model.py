@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgeres.cli.common import add_model_args, emit, integer
+from edgeres import limits
+from edgeres.argtypes import checked_by, integer
+from edgeres.cli.common import add_model_args, emit, export_batch
 from edgeres.errors import UsageError
 from edgeres.table import format_table
 
@@ -103,8 +105,10 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     # None = not given: taken from the checkpoint's model.json when there is one, else 1000 classes at 224 px
     p.set_defaults(num_classes=None, input_size=None)
     p.add_argument("--weights", default=None, help="checkpoint (.pth, torchvision layout; default: random weights)")
-    p.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
-    p.add_argument("--opset", type=integer, default=17, help="ONNX opset (default 17; the dynamo exporter needs 18+)")
+    p.add_argument("--batch", type=checked_by(export_batch), default="dynamic",
+                   help="'dynamic' (default) or a fixed batch size")
+    p.add_argument("--opset", type=integer(limits.OPSET), default=17,
+                   help="ONNX opset (default 17; the dynamo exporter needs 18+)")
     p.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript",
                    help="PyTorch exporter (default torchscript: see the README)")
     p.add_argument("--out", required=True, help="output folder (receives model.onnx and model.onnx.json) or .onnx path")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeres import checks
+from edgeres import checks, limits
+from edgeres.argtypes import integer, number
 from edgeres.cli.common import emit, keep_fp_list
 
 # --- quantize -----------------------------------------------------------------------------------
@@ -21,14 +22,16 @@ def add_quantize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL.onnx", help="FP32 ONNX model (e.g. from edgeres export)")
     p.add_argument("--calib", required=True, metavar="DIR|SPEC",
                    help="calibration images: a folder, .npy/.npz, or a calibration spec name/path (e.g. demo)")
-    p.add_argument("--calib-size", type=int, default=512, metavar="N",
+    p.add_argument("--calib-size", type=integer(limits.COUNT), default=512, metavar="N",
                    help="calibration images to use (default 512; fewer if the set is smaller)")
-    p.add_argument("--seed", type=int, default=0, help="seed for selecting calibration images (default 0)")
-    p.add_argument("--batch", type=int, default=16, help="images per calibration batch (default 16)")
-    p.add_argument("--batch-size", type=int, dest="batch", help=argparse.SUPPRESS)  # the old spelling
+    p.add_argument("--seed", type=integer(limits.SEED), default=0,
+                   help="seed for selecting calibration images (default 0)")
+    p.add_argument("--batch", type=integer(limits.BATCH), default=16, help="images per calibration batch (default 16)")
+    p.add_argument("--batch-size", type=integer(limits.BATCH), dest="batch", help=argparse.SUPPRESS)  # the old spelling
     p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
                    help=f"calibration method (default {DEFAULT_METHOD}, TensorRT's default)")
-    p.add_argument("--percentile", type=float, default=99.99, help="percentile for --method percentile (99.99)")
+    p.add_argument("--percentile", type=number(limits.PERCENTILE), default=99.99,
+                   help="percentile for --method percentile (99.99)")
     p.add_argument("--keep-fp", default=None, metavar="LAYERS",
                    help="comma-separated layers to keep in floating point, by torch module name or glob "
                         "(conv1,fc,layer4.*); 'none' quantizes every layer. Default: the first conv and the "
@@ -38,15 +41,16 @@ def add_quantize(sub: argparse._SubParsersAction) -> None:
                         "onnxruntime (Q/DQ around every op, so ORT runs QLinearConv/QLinearAdd)")
     p.add_argument("--val", default=None, metavar="DIR|SPEC", help="validation set for --sensitivity and "
                    "--accuracy-budget (labeled for top-1, else agreement with FP32)")
-    p.add_argument("--val-size", type=int, default=None, metavar="N", help="validation images to use (all)")
+    p.add_argument("--val-size", type=integer(limits.COUNT), default=None, metavar="N",
+                   help="validation images to use (all)")
     p.add_argument("--sensitivity", action="store_true",
                    help="rank layers by the loss from quantizing each one alone (table + sensitivity.json)")
-    p.add_argument("--accuracy-budget", type=float, default=None, metavar="POINTS",
+    p.add_argument("--accuracy-budget", type=number(limits.POINTS), default=None, metavar="POINTS",
                    help="return layers to FP, most sensitive first, until the top-1 (or agreement) loss is "
                         "within POINTS (e.g. 0.3)")
     p.add_argument("--cache-dir", default=None,
                    help="calibration cache folder (default: $EDGERES_CACHE/calibration)")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for evaluation")
+    p.add_argument("--threads", type=integer(limits.THREADS), default=None, help="ONNX Runtime threads for evaluation")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (model.int8.onnx + .json)")
     p.add_argument("--json", action="store_true", help="print the artifact metadata as JSON")
     p.set_defaults(handler=_run_quantize)

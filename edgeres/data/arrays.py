@@ -56,6 +56,7 @@ class ArraySet(ImageSet):
         order = select_indices(len(x), size, seed)
         self.indices = np.arange(len(x)) if order is None else np.sort(order[:size])
         self._x = x
+        self._check_finite(path)
         labels = None if y is None else np.asarray(y, dtype=np.int64)[self.indices]
         n = len(self.indices)
         super().__init__(name=name or f"{path.name} ({n} tensors)", source=source or str(path), preprocess=spec,
@@ -101,6 +102,19 @@ class ArraySet(ImageSet):
             raise EdgeresError(f"{path}: tensors have shape {tuple(shape[1:])}, but the preprocessing expects "
                                f"{tuple(expected[1:])} ({spec.layout}, crop {spec.crop})")
         return spec
+
+    def _check_finite(self, path: Path) -> None:
+        """NaN or infinity in the tensors (or values past float32's range) would reach a calibrator
+        or a runtime and fail there without naming the file; refuse them here."""
+        bad = total = 0
+        with np.errstate(over="ignore", invalid="ignore"):  # a float64 past float32's range becomes inf: counted
+            for start in range(0, len(self.indices), 256):
+                chunk = self._load(range(start, start + 256))[0]
+                bad += int(chunk.size - np.count_nonzero(np.isfinite(chunk)))
+                total += chunk.size
+        if bad:
+            raise EdgeresError(f"{path}: {bad:,} of {total:,} values in the {len(self.indices):,} images used are NaN "
+                               "or infinite (or beyond float32's range); fix or drop those images")
 
     def __len__(self) -> int:
         return len(self.indices)

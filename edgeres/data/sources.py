@@ -8,13 +8,13 @@ size, seed and preprocessing but reads the images from FOLDER (``imagenet=/data/
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeres import schemas
 from edgeres.data import demo
 from edgeres.data.arrays import ArraySet
 from edgeres.data.folders import FolderSet
@@ -31,17 +31,6 @@ SPECS_ENV = "EDGERES_CALIBRATION_DIR"
 BUILTIN_SPECS = Path(__file__).resolve().parent.parent.parent / "calibration"
 DEMO_PREFIX = "demo:"
 ARRAY_SUFFIXES = (".npy", ".npz")
-
-# key -> (type(s), required)
-SPEC_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
-    "source": (str, True),
-    "description": (str, False),
-    "size": (int, False),
-    "seed": (int, False),
-    "require_labels": (bool, False),
-    "preprocess": (dict, False),
-}
-
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
@@ -73,22 +62,8 @@ class CalibrationSpec:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CalibrationSpec:
         path = Path(path)
-        data = _read_toml(path)
-        for key, value in data.items():
-            if key not in SPEC_KEYS:
-                near = difflib.get_close_matches(key, SPEC_KEYS, n=1)
-                hint = f" (did you mean '{near[0]}'?)" if near else f"; known keys: {', '.join(SPEC_KEYS)}"
-                raise EdgeresError(f"calibration spec {path}: unknown key '{key}'{hint}")
-            types = SPEC_KEYS[key][0]
-            if not isinstance(value, types) or (types is int and isinstance(value, bool)):
-                want = types.__name__ if isinstance(types, type) else "/".join(t.__name__ for t in types)
-                raise EdgeresError(f"calibration spec {path}: '{key}' must be a {want}, got {value!r}")
-        missing = [k for k, (_, required) in SPEC_KEYS.items() if required and k not in data]
-        if missing:
-            raise EdgeresError(f"calibration spec {path}: missing key '{missing[0]}' (the images: a folder, "
-                               ".npy/.npz file, demo:NAME, or ${ENV_VAR})")
-        if "size" in data and data["size"] < 1:
-            raise EdgeresError(f"calibration spec {path}: 'size' must be at least 1, got {data['size']}")
+        data = schemas.check(schemas.CalibrationSpecFile, _read_toml(path), f"calibration spec {path}",
+                             "'source' names the images: a folder, .npy/.npz file, demo:NAME, or ${ENV_VAR}")
         preprocess = None
         if "preprocess" in data:
             try:

@@ -14,7 +14,6 @@ other CPUs (another SIMD width) may round differently.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ from edgeres.data.demo import DATA_VERSION, DIGITS_PREPROCESS
 from edgeres.data.sets import ImageSet
 from edgeres.data.sources import open_set
 from edgeres.errors import EdgeresError
-from edgeres.fileio import atomic_path, sha256_file, write_json_atomic
+from edgeres.fileio import atomic_path, load_json, sha256_file, write_json_atomic
 
 # Bump when the recipe changes: it is part of the cache key of ensure_demo_model.
 TRAIN_VERSION = 1
@@ -201,9 +200,8 @@ def _fit(depth: int, num_classes: int, train_data: tuple[Any, Any], val_data: tu
 
 
 def read_model_info(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(folder) / "model.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise EdgeresError(f"cannot read {path}: {exc}") from None
+    from edgeres.schemas import ModelInfo
+
+    return load_json(Path(folder) / "model.json", "model description", "write it again (or remove it)",
+                     shape=ModelInfo)
 

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeres import __version__
+from edgeres import __version__, limits, schemas
 from edgeres.artifact import Artifact
 from edgeres.data.preprocess import PreprocessSpec
 from edgeres.errors import EdgeresError, UsageError
 from edgeres.export.graph import clean_graph
-from edgeres.fileio import atomic_path, sha256_file
+from edgeres.fileio import atomic_path, load_json, sha256_file
 from edgeres.onnxutil import check_onnx, onnx_input_spec, onnx_output_spec, op_counts, opset_of, set_metadata
 from edgeres.optional import version_of
 
@@ -308,6 +308,7 @@ def _check_export_args(exporter: str, opset: int, batch: str | int) -> str | int
         raise UsageError(f"batch must be 'dynamic' or a positive integer, got {batch!r}") from None
     if batch < 1:
         raise UsageError(f"batch must be 'dynamic' or a positive integer, got {batch}")
+    limits.check("the batch", batch, limits.BATCH)
     return batch
 
 
@@ -354,20 +355,15 @@ def checkpoint_info(weights: str | os.PathLike[str] | None) -> dict[str, Any]:
     """What a checkpoint's companion JSON says about it: ``<name>.json`` or ``model.json`` beside
     the weights (as ``scripts/train_demo.py`` writes): depth, num_classes, input_size, classes,
     preprocess... ({} when there is none)."""
-    import json
 
     if weights is None:
         return {}
     weights = Path(weights)
     for candidate in (weights.with_suffix(".json"), weights.parent / "model.json"):
         if candidate.is_file():
-            try:
-                data = json.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise EdgeresError(f"cannot read {candidate} (the description of {weights.name}): {exc}") from None
-            if isinstance(data, dict):
-                data["_source"] = str(candidate)
-                return data
+            data = load_json(candidate, f"the description of {weights.name},", shape=schemas.ModelInfo)
+            data["_source"] = str(candidate)
+            return data
     return {}
 
 

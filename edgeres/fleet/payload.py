@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeres import schemas
 from edgeres.bundle.archive import safe_extract, write_tar_gz
 from edgeres.bundle.manifest import check_schema
 from edgeres.errors import EdgeresError
@@ -142,7 +143,7 @@ def load_payload(root: Path) -> dict[str, Any]:
     """``payload.json`` of an unpacked bundles payload, with every file it lists verified."""
     manifest = check_schema(load_json(root / PAYLOAD_JSON, "fleet payload"), schema=SCHEMA, version=SCHEMA_VERSION,
                             what="fleet payload", where=str(root / PAYLOAD_JSON),
-                            required=("target", "bundles", "validation", "files"))
+                            shape=schemas.FleetPayload)
     for rel, digest in manifest["files"].items():
         path = (root / rel).resolve()
         if not path.is_relative_to(root.resolve()) or not path.is_file() or sha256_file(path) != digest:

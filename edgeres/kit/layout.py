@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeres import schemas
 from edgeres.artifact import BatchProfile
 from edgeres.bundle.archive import safe_extract
 from edgeres.bundle.manifest import check_schema
@@ -101,6 +102,6 @@ def load_kit(path: str | os.PathLike[str], extract_to: str | os.PathLike[str] | 
         raise EdgeresError(f"{path} is not an edgeres kit: it has no {KIT_JSON}")
     manifest = check_schema(load_json(manifest_path, "kit manifest", "copy the kit again"), schema=KIT_SCHEMA,
                             version=KIT_SCHEMA_VERSION, what="kit manifest", where=str(manifest_path),
-                            required=("target", "precisions", "onnx", "validation", "files", "profiles", "input"))
+                            shape=schemas.KitManifest)
     return Kit(path, manifest)
 

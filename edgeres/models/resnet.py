@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from edgeres import limits
 from edgeres.errors import UsageError
 
 Shortcut = Literal["projection", "zeropad"]
@@ -137,6 +138,7 @@ class ResNet(nn.Module):
         check_num_classes(num_classes)
         if in_channels < 1:
             raise UsageError(f"in_channels must be at least 1, got {in_channels}")
+        limits.check("in_channels", in_channels, limits.IN_CHANNELS)
         if shortcut not in ("projection", "zeropad"):
             raise UsageError(f"unknown shortcut {shortcut!r}: choose 'projection' or 'zeropad'")
         kind, counts = DEPTHS[depth]
@@ -195,11 +197,13 @@ def check_depth(depth: int) -> None:
 def check_num_classes(num_classes: int) -> None:
     if num_classes < 1:
         raise UsageError(f"the class count must be a positive integer, got {num_classes}")
+    limits.check("the class count", num_classes, limits.NUM_CLASSES)
 
 
 def check_input_size(size: int) -> None:
     if size < MIN_INPUT_SIZE:
         raise UsageError(f"input size {size} is too small: a ResNet needs at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}")
+    limits.check("the input size", size, limits.INPUT_SIZE)
 
 
 def resnet18(**kwargs: object) -> ResNet:

@@ -135,8 +135,6 @@ def weighted_layers(model) -> list[Layer]:
         if node.op_type == "MatMul" and not any(i in initializers for i in node.input):
             continue
         layers.append(Layer(node=node.name, module=module_path(node), op_type=node.op_type))
-    if any(not layer.node for layer in layers):
-        raise EdgeresError("the ONNX model has unnamed Conv/Gemm nodes; export it with edgeres export")
     return layers
 
 

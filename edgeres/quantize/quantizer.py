@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgeres import checks
+from edgeres import checks, limits
 from edgeres.artifact import Artifact
 from edgeres.errors import EdgeresError
-from edgeres.fileio import atomic_path, sha256_file, write_json_atomic
+from edgeres.fileio import atomic_path, check_folder_path, sha256_file, write_json_atomic
 from edgeres.onnxutil import load_onnx, onnx_input_spec, source_metadata
 from edgeres.quantize.calibrate import DEFAULT_METHOD, Calibration, calibrate
 from edgeres.quantize.qdq import (
@@ -83,17 +83,24 @@ def quantize_onnx(fp32_onnx: Path, calib: Any, out: Path, *, method: str = DEFAU
     """
     say = log or (lambda _m: None)
     fp32_onnx = Path(fp32_onnx)
+    check_folder_path(_resolve_out(out).parent)
     if placement not in PLACEMENTS:
         raise EdgeresError(f"unknown Q/DQ placement {placement!r}: choose from {', '.join(PLACEMENTS)}")
     checks.at_least_one(batch_size=batch_size)
     checks.accuracy_budget(accuracy_budget)
+    limits.check("the calibration batch size", batch_size, limits.BATCH)
+    limits.check("the percentile", percentile, limits.PERCENTILE)
     checks.analysis_needs_val(sensitivity, accuracy_budget, val is not None)
     model = load_onnx(fp32_onnx)  # parsed once; every step below reads this copy
     check_not_quantized(model, fp32_onnx)
     shape = onnx_input_spec(model)["shape"]
     layers = weighted_layers(model)
     if not layers:
-        raise EdgeresError(f"{fp32_onnx} has no Conv or Gemm layer to quantize")
+        raise EdgeresError(f"{fp32_onnx} has no Conv or Gemm layer to quantize: is it a ResNet (or another CNN)?")
+    unnamed = sum(1 for layer in layers if not layer.node)
+    if unnamed:
+        raise EdgeresError(f"{fp32_onnx}: {unnamed} of its {len(layers)} Conv/Gemm nodes have no name, and layers are "
+                           "chosen by name: export it with edgeres export (or give every node a name)")
     kept = default_keep_fp(layers) if keep_fp is None else resolve_layers(layers, keep_fp)
     quantize = [layer for layer in layers if layer not in kept]
     model_sha = sha256_file(fp32_onnx)

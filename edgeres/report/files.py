@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from edgeres import schemas
 from edgeres.errors import EdgeresError
 from edgeres.fileio import load_json, write_json_atomic, write_text_atomic
 from edgeres.hostinfo import environment
@@ -50,8 +51,10 @@ def read_report(path: str | os.PathLike[str]) -> Report:
     if not p.is_file():
         raise EdgeresError(f"report {p} does not exist")
     data = load_json(p, "report")
-    if isinstance(data, dict) and data.get("schema") != SCHEMA and "rows" in data:
-        data = _from_kit_report(data)  # a kit report brought back from a device
+    if data.get("schema") != SCHEMA and "rows" in data:  # a kit report brought back from a device
+        data = _from_kit_report(schemas.check(schemas.KitReport, data, f"kit report {p}"))
+    elif data.get("schema") == SCHEMA:
+        schemas.check(schemas.Report, data, f"report {p}")
     return Report.from_dict(data, str(p))
 
 

@@ -1,0 +1,76 @@
+"""Command-line parsing that refuses like the rest of edgeres: one line, exit code 2.
+
+``Parser`` is argparse's parser with a one-line error (and a hint to ``--help``)
+instead of the usage block; subparsers inherit it. The type factories check a
+flag's value against ``edgeres.limits`` while parsing, so a value the command line
+rules out (``--input-size 100000``, ``--batch 0``, ``--accuracy-budget nan``) is
+refused before anything is read or written, with the same exit code everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import NoReturn
+
+from edgeres import limits
+from edgeres.errors import EdgeresError, UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose rejections are one error line plus a hint, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(UsageError.exit_code, f"{self.prog}: error: {message}\n"
+                                        f"(see '{self.prog} --help')\n")
+
+
+def _convert(text: str, kind: type) -> float:
+    try:
+        return kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def _checked(value: float, bound: limits.Bound) -> float:
+    try:
+        return limits.check("the value", value, bound)
+    except EdgeresError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("the value ")) from None
+
+
+def integer(bound: limits.Bound | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer, inside ``bound`` when one is given (else checked where it is used)."""
+
+    def parse(text: str) -> int:
+        value = _convert(text, int)
+        return int(_checked(value, bound) if bound else value)
+
+    parse.__name__ = "integer"  # argparse names the type in its message
+    return parse
+
+
+def number(bound: limits.Bound) -> Callable[[str], float]:
+    """An argparse type: a finite number inside ``bound`` (never nan or inf)."""
+
+    def parse(text: str) -> float:
+        return float(_checked(_convert(text, float), bound))
+
+    parse.__name__ = "number"
+    return parse
+
+
+def checked_by(parse_value: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type that keeps the text but refuses it when ``parse_value`` raises
+    an ``EdgeresError`` (a batch list, a batch profile): refused while parsing, exit 2."""
+
+    def parse(text: str) -> str:
+        try:
+            parse_value(text)
+        except EdgeresError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    parse.__name__ = getattr(parse_value, "__name__", "value")
+    return parse
