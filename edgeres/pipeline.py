@@ -307,23 +307,6 @@ def _layer_profile(stages: Stages, target: Target, precision: str, artifact_path
     return stages.run(f"per-layer profile {precision}", key, run)["profile"]  # type: ignore[no-any-return]
 
 
-def recommend(rows: list[dict[str, Any]], budget: float, labeled: bool) -> str | None:
-    """The fastest precision (p50 at batch 1) whose accuracy loss is within ``budget`` points.
-
-    With labels the loss is the top-1 drop; without, the loss of top-1 agreement with FP32. A row
-    whose held-out check (``heldout``) failed is never recommended.
-    Never assumes INT8 wins: every precision was measured on this target.
-    """
-    def loss(row: dict[str, Any]) -> float:
-        if labeled and row.get("top1_drop") is not None:
-            return 100.0 * row["top1_drop"]
-        return 100.0 * (1.0 - (row.get("agreement") or 0.0))
-
-    ok = [r for r in rows if r.get("p50_ms") is not None and loss(r) <= budget + 1e-9
-          and (r.get("heldout") or {}).get("met") is not False]  # failed on held-out images: not recommended
-    return min(ok, key=lambda r: r["p50_ms"])["precision"] if ok else None
-
-
 def _kit(stages: Stages, out: Path, target: Target, precisions: list[str], fp32_onnx: Path, qdq_onnx: Path | None,
          val: Any, reference: dict[str, np.ndarray | None], source: ModelSource, profile: BatchProfile) -> Path:
     where = out / f"kit-{target.name}"

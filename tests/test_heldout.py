@@ -78,7 +78,7 @@ def test_a_choice_that_passes_on_selection_and_fails_on_heldout_is_reported_fail
     assert "NOT met on held-out" in d["explanation"] and "overfits" in d["explanation"]
     json.dumps(d)
 
-    from edgeres.pipeline import recommend
+    from edgeres.validate.recommend import recommend
 
     rows = [{"precision": "fp32", "p50_ms": 2.0, "top1_drop": 0.0},
             {"precision": "int8", "p50_ms": 1.0, "top1_drop": 0.0, "heldout": d}]
