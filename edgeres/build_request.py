@@ -38,6 +38,8 @@ class BuildRequest:
     val_size: int | None = None
     batch_profile: str | None = None
     accuracy_budget: float | None = None
+    holdout: float | None = None      # fraction of val held out to judge the budget (None: the default)
+    test: str | None = None           # or a separate set to judge it on
     method: str | None = None
     keep_fp: list[str] | None = None
     bench_seconds: float = 2.0  # a build times each figure for at least this long...
@@ -168,6 +170,7 @@ def check_request(req: BuildRequest, target: Target) -> None:
     limits.check("--bench-seconds", req.bench_seconds, limits.SECONDS)
     limits.check("--bench-runs", req.bench_runs, limits.COUNT)
     checks.accuracy_budget(req.accuracy_budget)
+    checks.heldout(req.holdout, bool(req.test), req.accuracy_budget)
     checks.at_least_one(calib_size=req.calib_size, val_size=req.val_size)
     if req.val_size is not None and req.val is None:
         raise UsageError("--val-size needs --val (the validation images to draw from)")

@@ -27,3 +27,13 @@ def analysis_needs_val(sensitivity: bool, budget: float | None, has_val: bool) -
     """Sensitivity ranking and the accuracy budget measure on a validation set."""
     if (sensitivity or budget is not None) and not has_val:
         raise UsageError("--sensitivity and --accuracy-budget need a validation set (--val DIR|spec)")
+
+
+def heldout(holdout: float | None, has_test: bool, budget: float | None) -> None:
+    """--holdout / --test judge an accuracy budget: one or the other, and a fraction in [0, 1)."""
+    if (holdout is not None or has_test) and budget is None:
+        raise UsageError("--holdout and --test judge an --accuracy-budget: give one")
+    if holdout is not None and has_test:
+        raise UsageError("give --holdout or --test, not both (--test is the held-out set)")
+    if holdout is not None and (isinstance(holdout, bool) or not 0.0 <= holdout < 1.0):
+        raise UsageError(f"--holdout must be a fraction in [0, 1), got {holdout!r} (0 turns the split off)")

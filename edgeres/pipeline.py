@@ -97,12 +97,14 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
     for text in ([unnamed] if unnamed else []) + size_warnings(len(calib) if "int8" in precisions else None,
                                                                len(val), budget):
         warn(text)
+    selection, heldout = _split(req, val, source, "int8" in precisions)
 
     backend = get_backend(target.backend)
     kit_reason = backend.kit_reason(target)
     quantizes = "int8" in precisions and bool(backend.int8_placement(target))
-    # export, reference, [quantize], then a kit, or build + measure per precision and the bundle
-    log.planned = 2 + quantizes + (1 if kit_reason else 2 * len(precisions) + 1)
+    # export, reference, [quantize], then a kit, or build + measure + per-layer profile per precision,
+    # [the held-out check of INT8] and the bundle
+    log.planned = 2 + quantizes + (1 if kit_reason else 3 * len(precisions) + 1 + (heldout is not None))
     with exclusive(out) as swept:
         if swept:
             log.note(f"removed {len(swept)} temporary folder(s) left by an interrupted build in {out}")
@@ -111,7 +113,7 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         reference = _reference(stages, out, fp32_onnx, val, source.classes)
         qdq_onnx, qdq_seconds = None, 0.0
         if quantizes:
-            quantized = _quantize(stages, out, target, fp32_onnx, calib, val, req, budget)
+            quantized = _quantize(stages, out, target, fp32_onnx, calib, selection, heldout, req, budget)
             qdq_onnx, qdq_seconds = Path(quantized["path"]), quantized["seconds"]
 
         rows: list[dict[str, Any]] = []
@@ -123,14 +125,10 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         else:
             for precision in precisions:
                 graph = qdq_onnx if (precision == "int8" and qdq_onnx) else fp32_onnx
-                in_backend_int8 = precision == "int8" and graph == fp32_onnx
-                control = (AccuracyControl(val, req.accuracy_budget)
-                           if in_backend_int8 and req.accuracy_budget is not None else None)
-                built = _backend_build(stages, out, target, precision, graph, calib, profile, control)
-                artifacts[precision] = Path(built["path"])
-                row = _validate(stages, target, precision, artifacts[precision], val, reference, source,
-                                profile, req, fidelity_only)
-                seconds = built["build_seconds"] + (qdq_seconds if graph == qdq_onnx else 0.0)
+                row, artifacts[precision] = _precision(stages, out, target, precision, graph, fp32_onnx,
+                                                       (calib, val, selection, heldout), reference, source,
+                                                       profile, req, fidelity_only)
+                seconds = row.pop("build_seconds") + (qdq_seconds if graph == qdq_onnx else 0.0)
                 rows.append({**row, "build_seconds": round(seconds, 2)})
         recommended = recommend(rows, budget, labeled=not fidelity_only)
         rows = [{**r, "recommended": r["precision"] == recommended,
@@ -143,6 +141,25 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
     return BuildResult(out_dir=out, target=target, rows=rows, stages=log.entries, report_dir=report_dir,
                        bundle=bundle, kit=kit_dir, recommended=recommended, warnings=warnings, budget=budget,
                        over_budget=over)
+
+
+def _precision(stages: Stages, out: Path, target: Target, precision: str, graph: Path, fp32_onnx: Path,
+               sets: tuple[Any, Any, Any, Any], reference: dict[str, np.ndarray | None], source: ModelSource,
+               profile: BatchProfile, req: BuildRequest, fidelity_only: bool) -> tuple[dict[str, Any], Path]:
+    """One precision on a host that builds: the artifact, its measured row (with the held-out check
+    of INT8 and the per-layer profile) and the seconds its build took (``build_seconds``)."""
+    calib, val, selection, heldout = sets
+    in_backend_int8 = precision == "int8" and graph == fp32_onnx
+    control = (AccuracyControl(selection, req.accuracy_budget)
+               if in_backend_int8 and req.accuracy_budget is not None else None)
+    built = _backend_build(stages, out, target, precision, graph, calib, profile, control)
+    artifact = Path(built["path"])
+    row = _validate(stages, target, precision, artifact, val, reference, source, profile, req, fidelity_only)
+    if heldout and precision == "int8":
+        row["heldout"] = _heldout(stages, target, fp32_onnx, artifact, selection, heldout, req.accuracy_budget)
+        row["notes"] = [*(row.get("notes") or []), f"held-out check: {row['heldout']['explanation']}"]
+    row["profile"] = _layer_profile(stages, target, precision, artifact)
+    return {**row, "build_seconds": built["build_seconds"]}, artifact
 
 
 def _target_key(target: Target) -> dict[str, Any]:
@@ -191,8 +208,8 @@ def _reference(stages: Stages, out: Path, fp32_onnx: Path, val: Any,
         return {"logits": data["logits"], "labels": data.get("labels", None)}
 
 
-def _quantize(stages: Stages, out: Path, target: Target, fp32_onnx: Path, calib: Any, val: Any, req: BuildRequest,
-              budget: float) -> dict[str, Any]:
+def _quantize(stages: Stages, out: Path, target: Target, fp32_onnx: Path, calib: Any, val: Any,
+              heldout: tuple[Any, str] | None, req: BuildRequest, budget: float) -> dict[str, Any]:
     """The Q/DQ INT8 ONNX: {"path", "seconds"} (calibration and graph rewriting)."""
     placement = get_backend(target.backend).int8_placement(target)
     path = out / "onnx" / f"model.int8.{placement}.onnx"
@@ -204,12 +221,14 @@ def _quantize(stages: Stages, out: Path, target: Target, fp32_onnx: Path, calib:
 
         start = time.perf_counter()
         quantize_onnx(fp32_onnx, calib, path, method=method, keep_fp=req.keep_fp, placement=placement,
-                      val=val if use_budget else None, accuracy_budget=budget if use_budget else None)
+                      val=val if use_budget else None, accuracy_budget=budget if use_budget else None,
+                      test=heldout[0] if heldout else None, holdout=0)
         return {"path": str(path), "seconds": round(time.perf_counter() - start, 2)}
 
     key = {"onnx": sha256_file(fp32_onnx), "calib": calib.fingerprint(), "method": method, "placement": placement,
            "keep_fp": req.keep_fp, "budget": budget if use_budget else None,
-           "val": val.fingerprint() if use_budget else None}
+           "val": val.fingerprint() if use_budget else None,
+           "heldout": heldout[0].fingerprint() if use_budget and heldout else None}
     return stages.run("INT8 Q/DQ (calibrate)", key, run, outputs=lambda r: [Path(r["path"])])
 
 
@@ -259,6 +278,58 @@ def _validate(stages: Stages, target: Target, precision: str, artifact_path: Pat
            "seconds": req.bench_seconds, "runs": req.bench_runs, "profile": str(profile), "model": source.key(),
            "fidelity_only": fidelity_only, "row": 2}  # 2: rows carry the loss's 95% interval and n_val
     return stages.run(f"validate + bench {precision}", key, run, force=req.rebench)
+
+
+def _split(req: BuildRequest, val: Any, source: ModelSource, int8: bool) -> tuple[Any, tuple[Any, str] | None]:
+    """(selection set, (held-out set, how) or None): the budget chooses on one, is judged on the other."""
+    from edgeres.data.split import DEFAULT_HOLDOUT
+    from edgeres.quantize.heldout import selection_and_heldout
+
+    if req.accuracy_budget is None or not int8:
+        return val, None
+    test = open_set(req.test, preprocess=source.preprocess) if req.test else None
+    holdout = DEFAULT_HOLDOUT if req.holdout is None else req.holdout
+    selection, held, how = selection_and_heldout(val, test, holdout)
+    return selection, ((held, how) if held is not None else None)
+
+
+def _heldout(stages: Stages, target: Target, fp32_onnx: Path, artifact_path: Path, selection: Any,
+             heldout: tuple[Any, str], budget: float) -> dict[str, Any]:
+    """The INT8 artifact against FP32 on the held-out images, as the target runs it (report row ``heldout``)."""
+    held, how = heldout
+
+    def run() -> dict[str, Any]:
+        from edgeres.quantize.heldout import judge_runners
+
+        artifact = Artifact.load(artifact_path)
+        reference = Artifact.load(fp32_onnx)
+        loss = (artifact.metadata.get("accuracy_budget") or {}).get("final", {}).get("loss")
+        with backend_for(reference).load(reference) as ref, get_backend(target.backend).load(artifact) as cand:
+            return judge_runners(ref, cand, held, budget=budget, selection_images=len(selection),
+                                 selection_loss=loss, split=how).to_dict()
+
+    key = {"artifact": sha256_file(artifact_path), "onnx": sha256_file(fp32_onnx), "target": _target_key(target),
+           "selection": selection.fingerprint(), "heldout": held.fingerprint(), "budget": budget}
+    result = stages.run("held-out check int8", key, run)
+    sys.stderr.write(f"held-out check int8: {result['explanation']}\n")
+    return result
+
+
+def _layer_profile(stages: Stages, target: Target, precision: str, artifact_path: Path) -> dict[str, Any] | None:
+    """Per-layer time of one artifact by its runtime's profiler, by stage (report row ``profile``);
+    None when the backend's runner cannot profile."""
+    def run() -> dict[str, Any]:
+        from edgeres.errors import EdgeresError
+        from edgeres.validate.layers import profile_runner
+
+        with get_backend(target.backend).load(Artifact.load(artifact_path)) as runner:
+            try:
+                return {"profile": profile_runner(runner, batch=1, runs=20)}
+            except EdgeresError as exc:
+                return {"profile": None, "why": str(exc)}
+
+    key = {"artifact": sha256_file(artifact_path), "target": _target_key(target)}
+    return stages.run(f"per-layer profile {precision}", key, run)["profile"]  # type: ignore[no-any-return]
 
 
 def _kit(stages: Stages, out: Path, target: Target, precisions: list[str], fp32_onnx: Path, qdq_onnx: Path | None,

@@ -246,3 +246,19 @@ def test_bad_method_and_placement(fp32, calib, cache, tmp_path):
         quantize_onnx(fp32, calib, tmp_path / "m.onnx", method="kl", cache_dir=cache, log=None)
     with pytest.raises(EdgeresError, match="placement"):
         quantize_onnx(fp32, calib, tmp_path / "m.onnx", placement="tflite", cache_dir=cache, log=None)
+
+
+def test_budget_loop_with_every_layer_back_in_fp_ends_on_the_fp32_graph(fp32, tmp_path):
+    """The onnxruntime placement quantizes Add/pool ops around INT8 layers; with none left the loop's
+    last candidate must be the FP32 graph itself (loss 0), not Q/DQ around float layers."""
+    from edgeres.quantize.sensitivity import Evaluation, fit_budget
+
+    seen = []
+
+    def evaluate(path):
+        seen.append(Path(path).read_bytes() == Path(fp32).read_bytes())
+        return Evaluation(loss=0.0 if seen[-1] else 50.0, metric="agreement", top1=None, agreement=1.0, cosine=1.0)
+
+    evaluate.metric = "agreement"
+    result = fit_budget(fp32, onnx.load(str(fp32)), {}, [], [], evaluate, 0.3, "onnxruntime", tmp_path / "m.onnx")
+    assert result.met and seen == [True]

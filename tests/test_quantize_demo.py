@@ -97,6 +97,12 @@ def test_accuracy_budget_falls_back_until_met(demo, tmp_path):
     assert art.metadata["quantization"]["quantized_layers"] == 21 - len(budget["fallback"])
     assert {"all_int8", "after_fallback", "cost_ms"} <= set(budget["latency"])
     assert (tmp_path / "budget" / "sensitivity.json").is_file()
+    # chosen on the selection half, judged on the held-out half (stratified, seeded) of the 100 images
+    held = art.metadata["heldout"]
+    assert held["selection_images"] == 50 and held["heldout_images"] == 50
+    assert held["met"] == (held["interval"]["loss"] <= 0.3) and held["verdict"] in ("holds", "fails", "undecided")
+    assert held["interval"]["low"] <= held["interval"]["loss"] <= held["interval"]["high"]
+    assert "held-out 50 images" in held["explanation"]
 
 
 def test_cli_quantize_twice_hits_the_cache(demo, tmp_path, capsys):

@@ -311,3 +311,28 @@ def test_gpu_engine_matches_onnx_reference(tmp_path, precision):
     np.testing.assert_allclose(runner(x), ref, atol=2e-2 if precision == "fp16" else 1e-4)
     assert min(runner.device_latency_ms(1, iterations=5)) > 0
     shutil.rmtree(tmp_path / "out")
+
+
+def test_runner_profiles_layers_with_the_tensorrt_layer_profiler(fake_trt, tmp_path):
+    """IProfiler on the context (trtexec --dumpProfile --separateProfileRun), precision and tactic from
+    the engine inspector (the build asks for detailed profiling verbosity), stages from the fused names."""
+    from edgeres.validate.layers import profile_runner
+
+    _calls, install = fake_trt
+    install("10.3.0.30", cc=(8, 6))
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"onnx")
+    spec = BuildSpec(target=get_target("nvidia-gpu"), precision="fp16", out_dir=tmp_path / "out",
+                     batch=BatchProfile(1, 2, 4))
+    art = trt_backend.BACKEND.build(onnx, spec)
+    with trt_backend.BACKEND.load(Artifact.load(art.path)) as runner:
+        layers = runner.profile(batch=2, runs=3)
+        doc = profile_runner(runner, batch=1, runs=2)
+        assert runner.context.profiler is None  # removed after profiling: timing runs are not slowed
+        with pytest.raises(EdgeresError, match="outside the engine's profile"):
+            runner.profile(batch=5)
+    assert [(t.name.split(" + ")[0], t.precision, t.ms) for t in layers] == [
+        ("/conv1/Conv", "int8", 0.25), ("/layer1/layer1.0/conv1/Conv", "int8", 0.5),
+        ("Reformatting CopyNode for Output Tensor 0", "fp32", 0.05)]
+    assert layers[0].kernel.startswith("sm80_xmma") and layers[0].op == "CaskConvolution"
+    assert [(s["stage"], s["ms"]) for s in doc["stages"]] == [("conv1", 0.25), ("layer1", 0.5), ("other", 0.05)]

@@ -20,6 +20,9 @@ import numpy as np
 
 MEMORY: dict[int, np.ndarray] = {}
 REMOVED_IN_11 = ("int8_calibrator",)   # IBuilderConfig attributes TensorRT 11 removed
+# what the fake engine's layer profiler reports per run: TensorRT names fused layers "A + B"
+FAKE_LAYERS = (("/conv1/Conv + /relu/Relu", 0.25), ("/layer1/layer1.0/conv1/Conv + /layer1/layer1.0/relu/Relu", 0.5),
+               ("Reformatting CopyNode for Output Tensor 0", 0.05))
 
 
 class _Enum:
@@ -199,11 +202,16 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
             log.append(("build_serialized_network",))
             return b"ENGINE" + bytes([network.flags]) + network.onnx.encode()
 
+    class IProfiler:
+        def __init__(self) -> None:
+            pass
+
     class Context:
         def __init__(self, onnx: str) -> None:
             self.onnx = onnx
             self.shapes: dict[str, tuple[int, ...]] = {}
             self.addresses: dict[str, int] = {}
+            self.profiler: Any = None
 
         def set_input_shape(self, name: str, shape: Any) -> bool:
             self.shapes[name] = tuple(int(d) for d in shape)
@@ -223,6 +231,9 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
             x = MEMORY[self.addresses["input"]].view(np.float32)[: n * int(np.prod(input_shape[1:]))]
             y = _onnx_logits(self.onnx, x.reshape(n, *input_shape[1:]), classes)
             MEMORY[self.addresses["logits"]].view(np.float32)[: y.size] = y.reshape(-1)
+            if self.profiler is not None:
+                for name, ms in FAKE_LAYERS:
+                    self.profiler.report_layer_time(name, ms)
             return True
 
     class Engine:
@@ -250,6 +261,21 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
         def create_execution_context(self) -> Context:
             return Context(self.onnx)
 
+        num_layers = 3
+
+        def create_engine_inspector(self) -> Inspector:
+            return Inspector()
+
+    class Inspector:
+        def get_layer_information(self, i: int, fmt: Any) -> str:
+            import json
+
+            name, _ms = FAKE_LAYERS[i]
+            dtype = "Int8 NC/32HW32" if "conv" in name else "Float NCHW"
+            return json.dumps({"Name": name, "LayerType": "CaskConvolution" if "conv" in name else "Reformat",
+                               "TacticName": "sm80_xmma_fprop_implicit_gemm_interleaved_i8i8" if "conv" in name else "",
+                               "Outputs": [{"Format/Datatype": dtype}]})
+
     class Runtime:
         def __init__(self, logger: Any) -> None:
             pass
@@ -258,6 +284,9 @@ def make_tensorrt(version: str = "10.13.0.35", calls: list[tuple[Any, ...]] | No
             log.append(("deserialize_cuda_engine", len(data)))
             return Engine(data[7:].decode()) if data.startswith(b"ENGINE") else None
 
+    trt.ProfilingVerbosity = _enum("ProfilingVerbosity", LAYER_NAMES_ONLY=0, NONE=1, DETAILED=2)  # type: ignore[attr-defined]
+    trt.LayerInformationFormat = _enum("LayerInformationFormat", ONELINE=0, JSON=1)  # type: ignore[attr-defined]
+    trt.IProfiler = IProfiler  # type: ignore[attr-defined]
     trt.Logger = Logger  # type: ignore[attr-defined]
     trt.Dims = Dims  # type: ignore[attr-defined]
     trt.Builder = Builder  # type: ignore[attr-defined]

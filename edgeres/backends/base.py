@@ -107,6 +107,22 @@ class RunnerInfo(Mapping[str, Any]):
             self.extra[key] = value
 
 
+@dataclass(frozen=True)
+class LayerTime:
+    """One layer as the runtime executed it: its name in the runtime's graph, the kernel it
+    chose and the precision it ran in, and its median time per inference (ms)."""
+
+    name: str
+    op: str             # the runtime's layer type: QLinearConv, Convolution, ...
+    kernel: str         # the implementation: an OpenVINO exec type, ORT's op + provider, a TensorRT tactic
+    precision: str      # int8, fp32, bf16, fp16, or "" when the runtime does not say
+    ms: float
+    min_ms: float | None = None  # the fastest run: the kernel's cost when nothing preempted it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 class Runner:
     """A loaded artifact: NCHW float32 in, logits out. Close it when done (or use ``with``)."""
 
@@ -120,6 +136,12 @@ class Runner:
 
     def close(self) -> None:
         """Free what the runner holds (sessions, device memory); safe to call twice."""
+
+    def profile(self, batch: int = 1, runs: int = 20) -> list[LayerTime]:
+        """Per-layer time on the target as the runtime measures it, in execution order (median of
+        ``runs`` inferences of a ``batch`` after one warm-up). Backends that can, override it."""
+        raise EdgeresError(f"{type(self).__name__} cannot report per-layer times (its runtime has no profiler "
+                           "edgeres reads)")
 
     def __enter__(self) -> Self:
         return self

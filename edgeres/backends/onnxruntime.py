@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgeres.artifact import Artifact
-from edgeres.backends.base import Availability, Backend, BuildSpec, Runner, RunnerInfo
+from edgeres.backends.base import Availability, Backend, BuildSpec, LayerTime, Runner, RunnerInfo
 from edgeres.errors import EdgeresError
 from edgeres.fileio import atomic_path, sha256_file
 from edgeres.hostinfo import cpu_name, physical_cores
@@ -121,6 +121,21 @@ class ORTRunner(Runner):
         except Exception as exc:  # noqa: BLE001
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise EdgeresError(f"ONNX Runtime failed on a batch of shape {_dims(list(batch.shape))}: {first}") from None
+
+    def profile(self, batch: int = 1, runs: int = 20) -> list[LayerTime]:
+        """ORT's own per-kernel times (its profiler's JSON) on a second session of the same model."""
+        import onnxruntime as ort
+
+        from edgeres.backends.onnxruntime_profile import profile_session
+
+        def make_session(prefix: str) -> Any:
+            so = _session_options(ort, self.options)
+            so.enable_profiling, so.profile_file_prefix = True, prefix
+            return ort.InferenceSession(str(self.path), so, providers=[PROVIDER],
+                                        disabled_optimizers=self.info.extra["disabled_optimizers"])
+
+        shape = tuple(d if isinstance(d, int) and d > 0 else batch for d in self.input_shape)
+        return profile_session(make_session, self.input_name, (batch, *shape[1:]), runs)
 
     def close(self) -> None:
         self.__dict__.pop("session", None)

@@ -99,6 +99,13 @@ def _device_name(core: Any, device: str) -> str:
         return "unknown device"
 
 
+def kernel_precision(exec_type: str) -> str:
+    """The precision of a CPU kernel from its exec type's suffix (``jit_avx512_I8`` -> int8)."""
+    suffix = exec_type.rsplit("_", 1)[-1].lower() if "_" in exec_type else ""
+    return {"i8": "int8", "u8": "int8", "fp32": "fp32", "f32": "fp32", "bf16": "bf16", "fp16": "fp16",
+            "f16": "fp16"}.get(suffix, suffix)
+
+
 def runtime_precisions(compiled: Any) -> dict[str, Any]:
     """What the compiled model really executes: per-layer-type precision counts and the INT8 share.
 
@@ -172,6 +179,8 @@ def _compile(core: Any, model: Any, device: str, hint: str, options: dict[str, A
         config["INFERENCE_NUM_THREADS"] = int(options["threads"])
     if cache_dir is not None:
         config["CACHE_DIR"] = str(cache_dir)
+    if options.get("perf_count"):  # per-layer counters, for profiling only (they cost a little time)
+        config["PERF_COUNT"] = True
     try:
         compiled = core.compile_model(model, device, config)
     except RuntimeError as exc:

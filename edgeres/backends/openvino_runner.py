@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgeres.artifact import Artifact
-from edgeres.backends.base import Runner, RunnerInfo
+from edgeres.backends.base import LayerTime, Runner, RunnerInfo
 from edgeres.backends.openvino_device import (
     _compile,
     _device_name,
@@ -22,6 +22,7 @@ from edgeres.backends.openvino_device import (
     check_device,
     check_precision_supported,
     default_cache_dir,
+    kernel_precision,
     runtime_precisions,
 )
 from edgeres.errors import EdgeresError
@@ -142,6 +143,29 @@ class OpenVINORunner(Runner):
             request = self._requests[key]
         request.infer({0: batch}, share_inputs=True)
         return np.array(request.get_output_tensor(0).data, copy=True)
+
+    def profile(self, batch: int = 1, runs: int = 20) -> list[LayerTime]:
+        """OpenVINO's per-layer counters (``PERF_COUNT``, what ``benchmark_app -pc`` prints) for a
+        ``batch``, compiled as this runner compiles, with counting on; the warm-up run left out,
+        each layer's median over ``runs``."""
+        model = self._model.clone()
+        model.reshape([batch, *self._shape[1:]])
+        compiled, _ = _compile(self.core, model, self.device, self.hint, self.options | {"perf_count": True}, None)
+        request = compiled.create_infer_request()
+        x = np.random.default_rng(0).standard_normal((batch, *self._shape[1:])).astype(np.float32)
+        request.infer({0: x})
+        times: dict[str, list[float]] = {}
+        first: dict[str, Any] = {}
+        for _ in range(runs):
+            request.infer({0: x})
+            for p in request.profiling_info:
+                if str(p.status).endswith("EXECUTED"):
+                    times.setdefault(p.node_name, []).append(p.real_time.total_seconds() * 1000.0)
+                    first.setdefault(p.node_name, p)
+        return [LayerTime(name=name, op=str(p.node_type), kernel=str(p.exec_type),
+                          precision=kernel_precision(str(p.exec_type)), ms=float(np.median(times[name])),
+                          min_ms=float(np.min(times[name])))
+                for name, p in first.items()]
 
     def close(self) -> None:
         self._requests.clear()

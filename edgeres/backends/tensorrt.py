@@ -66,6 +66,7 @@ def _apply_plan(config: trt_t.IBuilderConfig, plan: EnginePlan) -> None:
     import tensorrt as trt
 
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan.workspace_bytes)
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # layer types, tactics, precisions for profiles
     if plan.optimization_level is not None:
         config.builder_optimization_level = plan.optimization_level
     for name in plan.builder_flags:

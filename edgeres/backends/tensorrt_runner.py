@@ -14,7 +14,7 @@ import numpy as np
 
 from edgeres.artifact import Artifact
 from edgeres.backends import tensorrt_cuda as cuda_api
-from edgeres.backends.base import Runner, RunnerInfo
+from edgeres.backends.base import LayerTime, Runner, RunnerInfo
 from edgeres.backends.tensorrt_cuda import dims, require_tensorrt, trt_logger
 from edgeres.backends.tensorrt_plan import cc_str, check_engine_compat
 from edgeres.errors import EdgeresError
@@ -182,6 +182,39 @@ class TensorRTRunner(Runner):
         return queue, {"mode": f"{streams} execution contexts on {streams} CUDA streams", "streams": streams,
                        "threads": streams}
 
+    def profile(self, batch: int = 1, runs: int = 20) -> list[LayerTime]:
+        """TensorRT's per-layer times (an ``IProfiler`` on the context, as ``trtexec --dumpProfile
+        --separateProfileRun``), with each layer's type, tactic and output precision from the
+        engine inspector where the engine was built with detailed profiling verbosity."""
+        import tensorrt as trt
+
+        if not 1 <= batch <= self.max_batch:
+            raise EdgeresError(f"batch size {batch} is outside the engine's profile (1..{self.max_batch})")
+        times: dict[str, list[float]] = {}
+
+        class _Profiler(trt.IProfiler):  # type: ignore[misc]
+            def __init__(self) -> None:
+                trt.IProfiler.__init__(self)
+
+            def report_layer_time(self, layer_name: str, ms: float) -> None:
+                times.setdefault(layer_name, []).append(float(ms))
+
+        x = np.zeros((batch, *self.max_input_shape[1:]), dtype=self.input_dtype)
+        self._run(x)  # warm-up, not profiled
+        previous = self.context.profiler
+        self.context.profiler = _Profiler()
+        try:
+            for _ in range(runs):
+                self._run(x)
+        finally:
+            self.context.profiler = previous
+        info = layer_information(self.engine)
+        return [LayerTime(name=name, op=info.get(name, {}).get("LayerType", ""),
+                          kernel=info.get(name, {}).get("TacticName", ""),
+                          precision=info.get(name, {}).get("precision", ""), ms=float(np.median(ms)),
+                          min_ms=float(np.min(ms)))
+                for name, ms in times.items()]
+
     def close(self) -> None:
         for buf in (getattr(self, "_in_buf", None), getattr(self, "_out_buf", None)):
             if buf is not None:
@@ -194,3 +227,27 @@ class TensorRTRunner(Runner):
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # interpreter shutdown
             self.close()
+
+
+def layer_information(engine: Any) -> dict[str, dict[str, str]]:
+    """Per layer name: type, tactic and output precision from the engine inspector ({} when the
+    engine carries no detailed layer information)."""
+    import json
+
+    import tensorrt as trt
+
+    out: dict[str, dict[str, str]] = {}
+    try:
+        inspector = engine.create_engine_inspector()
+        for i in range(engine.num_layers):
+            info = json.loads(inspector.get_layer_information(i, trt.LayerInformationFormat.JSON))
+            if not isinstance(info, dict) or "Name" not in info:
+                continue
+            fmt = str(((info.get("Outputs") or [{}])[0]).get("Format/Datatype", "")).lower()
+            precision = next((p for key, p in (("int8", "int8"), ("half", "fp16"), ("fp16", "fp16"), ("bf16", "bf16"),
+                                               ("float", "fp32"), ("fp32", "fp32")) if key in fmt), "")
+            out[str(info["Name"])] = {"LayerType": str(info.get("LayerType", "")),
+                                      "TacticName": str(info.get("TacticName", "")), "precision": precision}
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        return out
+    return out

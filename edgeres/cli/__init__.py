@@ -1,8 +1,8 @@
 """The ``edgeres`` command. Thin: it parses, calls the Python API, prints.
 
 One module per command group: ``model`` (info, doctor, export, targets), ``quantize``,
-``measure`` (validate, bench), ``artifacts`` (package, report), ``kit``, ``build``, ``fleet``; ``common``
-holds what they share. Each subcommand has an ``add_<name>`` function that declares its
+``measure`` (validate, bench), ``profile``, ``artifacts`` (package, report), ``kit``, ``build``, ``fleet``;
+``common`` holds what they share. Each subcommand has an ``add_<name>`` function that declares its
 arguments and a ``_run_<name>`` function that does the work and returns a result to print. An
 ``EdgeresError`` becomes one line on stderr and a non-zero exit, never a traceback.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from edgeres import __version__
 from edgeres.argtypes import Parser
-from edgeres.cli import artifacts, build, fleet, kit, measure, model, quantize
+from edgeres.cli import artifacts, build, fleet, kit, measure, model, profile, quantize
 from edgeres.cli.common import emit, json_stdout
 from edgeres.guard import run_guarded
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_export(sub)
     measure.add_validate(sub)
     measure.add_bench(sub)
+    profile.add_profile(sub)
     model.add_targets(sub)
     artifacts.add_package(sub)
     artifacts.add_report(sub)

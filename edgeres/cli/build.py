@@ -51,6 +51,10 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accuracy-budget", type=number(limits.POINTS), default=None,
                    help="points of top-1 (or of agreement without labels) INT8 may lose; layers fall back to FP "
                         "until it holds (default: the target's budget, used only to recommend a precision)")
+    p.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
+                   help="with --accuracy-budget: fraction of --val held out to judge INT8 on images the fallback "
+                        "choice never saw (default 0.5; 0 = off)")
+    p.add_argument("--test", default=None, help="with --accuracy-budget: a separate set to judge INT8 on")
     p.add_argument("--method", default=None, choices=METHODS,
                    help=f"calibration method of the Q/DQ INT8 ONNX (default {DEFAULT_METHOD}; cpu and TensorRT "
                         "targets)")
@@ -79,6 +83,7 @@ def build_request(args: argparse.Namespace, target: str, out: str | None) -> Any
         num_classes=args.num_classes, input_size=args.input_size, precisions=_csv(args.precision),
         calib=args.calib, calib_size=args.calib_size, val=args.val, val_size=args.val_size,
         batch_profile=args.batch_profile, accuracy_budget=args.accuracy_budget, method=args.method,
+        holdout=args.holdout, test=args.test,
         keep_fp=keep_fp_list(args.keep_fp), bench_seconds=args.bench_seconds,
         bench_runs=args.bench_runs, rebench=args.rebench,
         targets_dir=Path(args.targets_dir) if args.targets_dir else None,

@@ -147,6 +147,7 @@ def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | N
                         batch_sizes=v_sizes, labels=labels, reference=reference, min_runs=iterations,
                         min_seconds=min_seconds, warmup=warmup, fidelity_only=labels is None,
                         progress=f"validate {v.label}")
+            profile = _profile(runner, say)
         measured = m.row()
         plan = artifact.metadata["plan"]
         rows.append({
@@ -161,7 +162,7 @@ def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | N
                       "typed_mode": plan["typed_mode"], "plan": plan, "clocks_locked": device.get("clocks_locked"),
                       "dla_gpu_fallback_layers": artifact.metadata.get("dla_gpu_fallback_layers"),
                       "device_latency": [r.to_dict() for r in m.device_latency],
-                      "throughput": measured["extra"]["throughput"]},
+                      "throughput": measured["extra"]["throughput"], "profile": profile},
         })
     best, why = _recommend(rows, float(target.accuracy_budget), labels is not None)
     for row in rows:
@@ -219,6 +220,18 @@ def _recommend(rows: list[dict[str, Any]], budget: float, labeled: bool) -> tupl
     why = (f"fastest p50 at batch 1 among {len(rows)} engines (GPU and DLA alike) whose {measure_name} is "
            f"within {budget} points")
     return recommend(flat, budget, labeled), why
+
+
+def _profile(runner: Any, say: Any) -> dict[str, Any] | None:
+    """Per-layer time (the runtime's profiler: TensorRT's IProfiler), grouped by stage; None when
+    the runner cannot profile."""
+    from edgeres.validate.layers import profile_runner
+
+    try:
+        return profile_runner(runner, batch=1, runs=20)
+    except EdgeresError as exc:
+        say(f"no per-layer profile: {exc}")
+        return None
 
 
 def _write_report(kit: Kit, target: Any, backend: Backend, rows: list[dict[str, Any]], warnings: list[str],

@@ -16,10 +16,13 @@ from typing import Any
 
 from edgeres import checks, limits
 from edgeres.artifact import Artifact
+from edgeres.data.split import DEFAULT_HOLDOUT, check_holdout
 from edgeres.errors import EdgeresError
 from edgeres.fileio import atomic_path, check_folder_path, sha256_file, write_json_atomic
 from edgeres.onnxutil import load_onnx, onnx_input_spec, source_metadata
 from edgeres.quantize.calibrate import DEFAULT_METHOD, Calibration, calibrate
+from edgeres.quantize.heldout import judge, selection_and_heldout
+from edgeres.quantize.ordering import describe_choices, fp_costs, order_ranking
 from edgeres.quantize.qdq import (
     ORT_DISABLED_OPTIMIZERS,
     PLACEMENTS,
@@ -68,7 +71,8 @@ def quantize_onnx(fp32_onnx: Path, calib: Any, out: Path, *, method: str = DEFAU
                   percentile: float = 99.99, keep_fp: Sequence[str] | None = None,
                   cache_dir: Path | None = None, batch_size: int = 16, placement: str = "tensorrt",
                   val: Any = None, sensitivity: bool = False, accuracy_budget: float | None = None,
-                  threads: int | None = None, log: Callable[[str], None] | None = _stderr) -> Artifact:
+                  threads: int | None = None, test: Any = None, holdout: float | None = DEFAULT_HOLDOUT,
+                  order: str = "sensitivity", log: Callable[[str], None] | None = _stderr) -> Artifact:
     """Quantize ``fp32_onnx`` to INT8 with ranges calibrated on ``calib`` (an edgeres ImageSet).
 
     ``out`` is the ONNX file to write (a directory gets ``model.int8.onnx``); its sidecar
@@ -79,7 +83,11 @@ def quantize_onnx(fp32_onnx: Path, calib: Any, out: Path, *, method: str = DEFAU
     to leave in floating point; None means :func:`default_keep_fp`, [] means none.
     ``val`` (an ImageSet, labeled or not) enables ``sensitivity`` (per-layer ranking) and
     ``accuracy_budget`` (points of top-1, or of agreement without labels): layers return
-    to FP, most sensitive first, until the INT8 model is within the budget.
+    to FP, most sensitive first, until the INT8 model is within the budget. With a budget,
+    the layers are chosen on a selection part of ``val`` and the result is judged on a
+    held-out part (``holdout`` of the images, stratified, seeded; or a separate ``test`` set;
+    ``holdout=0`` chooses and judges on the same images): metadata ``heldout``. ``order``:
+    which layers go back first, ``sensitivity`` or ``gain-per-ms`` (see ``quantize.ordering``).
     """
     say = log or (lambda _m: None)
     fp32_onnx = Path(fp32_onnx)
@@ -91,6 +99,8 @@ def quantize_onnx(fp32_onnx: Path, calib: Any, out: Path, *, method: str = DEFAU
     limits.check("the calibration batch size", batch_size, limits.BATCH)
     limits.check("the percentile", percentile, limits.PERCENTILE)
     checks.analysis_needs_val(sensitivity, accuracy_budget, val is not None)
+    check_holdout(holdout)
+    order_ranking([], order)  # an unknown order is refused before any work
     model = load_onnx(fp32_onnx)  # parsed once; every step below reads this copy
     check_not_quantized(model, fp32_onnx)
     shape = onnx_input_spec(model)["shape"]
@@ -113,8 +123,11 @@ def quantize_onnx(fp32_onnx: Path, calib: Any, out: Path, *, method: str = DEFAU
     fallback: list[str] = []
     with atomic_path(out) as tmp_out:
         if val is not None and (sensitivity or accuracy_budget is not None):
-            extra, fallback = _analyse(fp32_onnx, model, cal, quantize, val, placement, sensitivity,
-                                       accuracy_budget, tmp_out, out.parent, threads, say)
+            split = selection_and_heldout(val, test, holdout) if accuracy_budget is not None else (val, None, "")
+            extra, fallback = _analyse(fp32_onnx, model, cal, quantize, split[0], placement, sensitivity,
+                                       accuracy_budget, tmp_out, out.parent, threads, say, order)
+            if accuracy_budget is not None:
+                extra["heldout"] = _judge_heldout(fp32_onnx, tmp_out, split, accuracy_budget, extra, threads, say)
         else:
             write_qdq(fp32_onnx, cal.ranges, tmp_out, make_plan(model, [q.node for q in quantize], placement))
         qmodel = load_onnx(tmp_out)
@@ -167,7 +180,7 @@ def _metadata(source: dict[str, Any], model_sha: str, shape: list, cal: Calibrat
 
 def _analyse(fp32_onnx: Path, model: Any, cal: Calibration, quantize: list[Layer], val: Any, placement: str,
              sensitivity: bool, budget: float | None, out_tmp: Path, out_dir: Path, threads: int | None,
-             say: Callable[[str], None]) -> tuple[dict[str, Any], list[str]]:
+             say: Callable[[str], None], order: str = "sensitivity") -> tuple[dict[str, Any], list[str]]:
     from edgeres.quantize.sensitivity import Evaluator, fit_budget, ort_runner, rank_layers
     from edgeres.validate import measure_latency
 
@@ -184,9 +197,14 @@ def _analyse(fp32_onnx: Path, model: Any, cal: Calibration, quantize: list[Layer
     if budget is None:
         write_qdq(fp32_onnx, cal.ranges, out_tmp, make_plan(model, all_layers, placement))
         return extra, fallback
-    say(f"accuracy budget {budget} points of {evaluate.metric}:")
-    result = fit_budget(fp32_onnx, model, cal.ranges, quantize, ranking, evaluate, budget, placement, out_tmp, log=say)
+    costs = fp_costs(fp32_onnx, model, cal.ranges, quantize, threads)
+    say(f"accuracy budget {budget} points of {evaluate.metric}, layers back to FP by {order}:")
+    result = fit_budget(fp32_onnx, model, cal.ranges, quantize, order_ranking(ranking, order, costs), evaluate,
+                        budget, placement, out_tmp, log=say)
     fallback = result.fallback
+    choices = describe_choices(result.steps, fallback, costs, evaluate.metric)
+    for choice in choices:
+        say(f"  {choice['text']}")
     # What the fallback costs, timed where INT8 kernels run here: ORT's CPU kernels, on the
     # onnxruntime placement of the same two layer choices (the TensorRT form runs on ORT as
     # fake quantization, whose timing says nothing about an INT8 engine).
@@ -202,12 +220,30 @@ def _analyse(fp32_onnx: Path, model: Any, cal: Calibration, quantize: list[Layer
             lat[name] = {"p50_ms": round(r.p50_ms, 4), "mean_ms": round(r.mean_ms, 4)}
     lat["cost_ms"] = round(lat["after_fallback"]["p50_ms"] - lat["all_int8"]["p50_ms"], 4)
     lat["measured_on"] = "ONNX Runtime CPU INT8 kernels (onnxruntime placement of the same layers), batch 1"
-    extra["accuracy_budget"] = result.to_dict() | {"latency": lat}
+    extra["accuracy_budget"] = result.to_dict() | {
+        "latency": lat, "order": order, "choices": choices,
+        "fp_cost_ms": {"per_layer": costs, "measured_on": "ONNX Runtime profiler here, batch 1: FP32 kernel time minus "
+                       "INT8 kernel time of each layer (onnxruntime placement)"}}
     assert result.final is not None
     say(f"budget {'met' if result.met else 'NOT met'}: {len(fallback)} layer(s) back in FP "
         f"({', '.join(fallback) or 'none'}); {evaluate.metric} loss {result.final.loss:.2f} points; p50 latency "
         f"{lat['all_int8']['p50_ms']:.3f} -> {lat['after_fallback']['p50_ms']:.3f} ms ({lat['measured_on']})")
     return extra, fallback
+
+
+def _judge_heldout(fp32_onnx: Path, candidate: Path, split: tuple[Any, Any, str], budget: float,
+                   extra: dict[str, Any], threads: int | None, say: Callable[[str], None]) -> dict[str, Any]:
+    """The metadata's ``heldout``: the chosen graph measured on images the loop did not see."""
+    selection, held, how = split
+    selection_loss = extra["accuracy_budget"]["final"]["loss"]
+    if held is None:
+        say(f"held-out check: {how}; the reported loss is optimistic")
+        return {"split": how, "selection_images": len(selection), "heldout_images": 0, "met": None,
+                "verdict": "not checked", "explanation": f"no held-out images: {how}"}
+    result = judge(fp32_onnx, candidate, held, budget=budget, selection=selection, selection_loss=selection_loss,
+                   split=how, threads=threads)
+    say(f"held-out check ({how}): {result.explain()}")
+    return result.to_dict()
 
 
 def _input_chw(fp32_onnx: Path, model: Any) -> tuple[int, int, int]:

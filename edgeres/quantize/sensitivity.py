@@ -11,6 +11,7 @@ Ties (common on small sets) are broken by the logits' cosine similarity to FP32.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -134,7 +135,10 @@ def fit_budget(fp32_onnx: Path, model: Any, ranges: dict[str, tuple[float, float
     display = {layer.node: layer.display for layer in quantize}
     result = BudgetResult(budget=budget, metric=evaluate.metric, met=False, fallback=[])
     while True:
-        write_qdq(fp32_onnx, ranges, out, make_plan(model, active, placement))
+        if active:
+            write_qdq(fp32_onnx, ranges, out, make_plan(model, active, placement))
+        else:  # every layer back in FP: the FP32 graph itself (the onnxruntime placement would still
+            shutil.copyfile(fp32_onnx, out)  # quantize Add/pool ops around no INT8 layer)
         ev = evaluate(out)
         result.steps.append({"fallback": list(result.fallback), "quantized_layers": len(active), **ev.to_dict()})
         log(f"  {len(active)} layers INT8, {len(result.fallback)} back in FP: {ev.metric} loss {ev.loss:.2f} points")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgeres.report.document import PLOT_PNG, Report
+from edgeres.report.profile import markdown_section as profile_section
 from edgeres.report.rows import (
     E2E_NOTE,
     FIDELITY_NOTE,
@@ -91,6 +92,7 @@ def render_markdown(report: Report, plot_written: bool, plot_note: str | None) -
         out += [f"![accuracy vs latency]({PLOT_PNG})", ""]
     elif plot_note:
         out += [f"(no plot: {plot_note})", ""]
+    out += profile_section(rows)
     notes = [(r.label, n) for r in rows for n in r.notes]
     if notes or report.notes:
         out += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [f"- {label}: {n}" for label, n in notes] + [""]

@@ -14,12 +14,14 @@ def recommend(rows: list[dict[str, Any]], budget: float, labeled: bool) -> str |
 
     With labels the loss is the top-1 drop; without, the loss of top-1 agreement with FP32.
     Never assumes INT8 wins: every precision was measured on this target. A row the backend did
-    not execute in its precision (an fp16 IR run in f32) is never the recommendation.
+    not execute in its precision (an fp16 IR run in f32) is never the recommendation, nor a row
+    whose held-out check (``heldout``, the accuracy budget judged on images it was not fitted on) failed.
     """
     from edgeres.validate.figures import executed_as_built
 
     ok = [r for r in rows
-          if r.get("p50_ms") is not None and row_loss(r, labeled) <= budget + 1e-9 and executed_as_built(r)]
+          if r.get("p50_ms") is not None and row_loss(r, labeled) <= budget + 1e-9 and executed_as_built(r)
+          and (r.get("heldout") or {}).get("met") is not False]  # over the budget on held-out images
     return min(ok, key=lambda r: r["p50_ms"])["precision"] if ok else None
 
 
