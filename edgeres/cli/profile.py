@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgeres.cli.common import emit, integer
+from edgeres import limits
+from edgeres.argtypes import integer
+from edgeres.cli.common import emit
 from edgeres.errors import EdgeresError
 
 
@@ -19,9 +21,9 @@ def add_profile(sub: argparse._SubParsersAction) -> None:
         description="Run an artifact under its runtime's own profiler (ONNX Runtime profiling, OpenVINO PERF_COUNT) "
                     "and print the time of each stage (conv1, layer1..layer4, fc) and, with --layers, of each layer.")
     p.add_argument("artifact", help="artifact with its sidecar (model.onnx, model.int8.onnx, model.xml)")
-    p.add_argument("--batch", type=integer, default=1, help="batch size (default 1)")
-    p.add_argument("--runs", type=integer, default=20, help="timed runs after one warm-up (default 20)")
-    p.add_argument("--threads", type=integer, default=None, help="inference threads (default: the backend's)")
+    p.add_argument("--batch", type=integer(limits.BATCH), default=1, help="batch size (default 1)")
+    p.add_argument("--runs", type=integer(limits.COUNT), default=20, help="timed runs after one warm-up (default 20)")
+    p.add_argument("--threads", type=integer(limits.THREADS), default=None, help="inference threads (default: the backend's)")
     p.add_argument("--layers", action="store_true", help="also print every layer (module, op, kernel, precision)")
     p.add_argument("--plot", default=None, metavar="PNG", help="write a bar plot of the stages")
     p.add_argument("--compare", default=None, metavar="FP32_ARTIFACT",
