@@ -92,3 +92,25 @@ def test_conversions_refuse_the_wrong_input(tmp_path):
     q = make_tiny_onnx(tmp_path / "q.onnx", qdq=True)
     with pytest.raises(EdgeresError, match="qdq_fp16_copy"):
         fp16_copy(q, tmp_path / "y.onnx")
+
+
+def test_a_strongly_typed_form_that_misses_the_reference_is_dropped_not_shipped(tmp_path, monkeypatch):
+    from edgeres.backends import tensorrt_proof
+
+    (tmp_path / "onnx").mkdir()
+    files = {"fp32": "onnx/a.onnx", "int8": "onnx/b.onnx", "int8_fp16": "onnx/c.onnx"}
+    for rel in files.values():
+        (tmp_path / rel).write_bytes(b"x")
+
+    def fake_check(key, path, inputs, labels, reference):
+        ok = key != "int8_fp16"
+        tol = tensorrt_proof.TOLERANCES[key].to_dict()
+        return {"n": 4, "agreement": 1.0 if ok else 0.9, "cosine": 1.0 if ok else 0.8, "tolerance": tol, "ok": ok,
+                "runtime": "fake"}
+
+    monkeypatch.setattr(tensorrt_proof, "check_onnx", fake_check)
+    monkeypatch.setattr(tensorrt_proof, "lint_files", lambda root, files: {})
+    proof = tensorrt_proof.prove_kit_files(tmp_path, files, np.zeros((4, 3)), None, np.zeros((4, 3)))
+    assert "int8_fp16" not in files and not (tmp_path / "onnx/c.onnx").exists()
+    assert "FP32 float layers instead" in proof["dropped"]["onnx/c.onnx"]
+    assert "not shipped: onnx/c.onnx" in tensorrt_proof.proof_summary(proof)

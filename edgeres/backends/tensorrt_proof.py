@@ -112,20 +112,33 @@ def lint_files(root: Path, files: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def prove_kit_files(root: Path, files: Mapping[str, str], inputs: np.ndarray, labels: np.ndarray | None,
+def prove_kit_files(root: Path, files: dict[str, str], inputs: np.ndarray, labels: np.ndarray | None,
                     reference: np.ndarray, keys: Sequence[str] | None = None) -> dict[str, Any]:
-    """{"onnx": per-file checks, "lint": per-Q/DQ-file lint}; raises with every failure, one line each."""
+    """{"onnx": per-file checks, "lint": per-Q/DQ-file lint, "dropped"}; raises with every failure, one line each.
+
+    The strongly typed INT8 form (FP16 float layers) is an optimisation of the INT8 ONNX: when it
+    does not match the reference, it is removed from ``files`` (the strongly typed recipes then
+    build from the INT8 ONNX with FP32 float layers, slower but right) and "dropped" says why.
+    """
     checks = {rel: {"key": key, **check_onnx(key, root / rel, inputs, labels, reference)}
               for key, rel in files.items() if keys is None or key in keys}
+    dropped: dict[str, str] = {}
+    for rel, c in list(checks.items()):
+        if c["key"] == "int8_fp16" and not c["ok"] and checks.get(files.get("int8", ""), {}).get("ok"):
+            dropped[rel] = (f"agreement {c['agreement']:.4f} / cosine {c['cosine']:.5f} with the FP32 reference, below "
+                            f"{c['tolerance']['min_agreement']} / {c['tolerance']['min_cosine']}: not shipped; strongly "
+                            "typed TensorRT builds from the INT8 ONNX with FP32 float layers instead")
+            del files[c["key"]]
+            (root / rel).unlink()
     lint = lint_files(root, files)
     problems = [f"{rel}: agreement {c['agreement']:.4f} / cosine {c['cosine']:.5f} with the FP32 reference on "
                 f"{c['n']} inputs, below the tolerance {c['tolerance']['min_agreement']} / "
-                f"{c['tolerance']['min_cosine']}" for rel, c in checks.items() if not c["ok"]]
+                f"{c['tolerance']['min_cosine']}" for rel, c in checks.items() if not c["ok"] and rel not in dropped]
     problems += [line for entry in lint.values() for line in entry["lines"]]
     if problems:
         raise EdgeresError("the kit's ONNX files are not fit for TensorRT; nothing was written:\n  "
                            + "\n  ".join(problems))
-    return {"onnx": checks, "lint": lint}
+    return {"onnx": checks, "lint": lint, "dropped": dropped}
 
 
 def proof_summary(proof: Mapping[str, Any]) -> str:
@@ -137,7 +150,8 @@ def proof_summary(proof: Mapping[str, Any]) -> str:
     lint = proof.get("lint", {})
     return (f"checked when written: {len(checks)} ONNX on {next(iter(checks.values()))['n']} inputs "
             f"({next(iter(checks.values()))['runtime']}), lowest agreement with FP32 {100 * worst[1]['agreement']:.2f}% "
-            f"({worst[0]}); Q/DQ lint: {sum(not e['ok'] for e in lint.values())} of {len(lint)} files with violations")
+            f"({worst[0]}); Q/DQ lint: {sum(not e['ok'] for e in lint.values())} of {len(lint)} files with violations"
+            + "".join(f"; not shipped: {rel} ({why})" for rel, why in (proof.get("dropped") or {}).items()))
 
 
 __all__ = ["PARSED_BY", "TOLERANCES", "Tolerance", "check_onnx", "lint_files", "proof_summary", "prove_kit_files", "run_onnx",
