@@ -114,3 +114,44 @@ def test_a_strongly_typed_form_that_misses_the_reference_is_dropped_not_shipped(
     assert "int8_fp16" not in files and not (tmp_path / "onnx/c.onnx").exists()
     assert "FP32 float layers instead" in proof["dropped"]["onnx/c.onnx"]
     assert "not shipped: onnx/c.onnx" in tensorrt_proof.proof_summary(proof)
+
+
+def _small_weight_scale_model(path):
+    """x -> Q/DQ -> Conv(INT8 weights with scales near 1e-5, bias 0.5) -> Q/DQ -> pool -> logits.
+
+    bias / (input scale x weight scale) is ~1e6, beyond FP16: a runtime that quantizes the bias to
+    INT32 through FP16 (ONNX Runtime's WeightBiasQuantization pass on FP16 Q/DQ) makes it infinite.
+    """
+    rng = np.random.default_rng(3)
+    w = (rng.uniform(-1, 1, (4, 4, 3, 3)) * 2e-3).astype(np.float32)
+    scale = (np.abs(w).reshape(4, -1).max(1) / 127).astype(np.float32)
+    q = np.clip(np.round(w / scale[:, None, None, None]), -127, 127).astype(np.int8)
+    inits = [numpy_helper.from_array(np.array(0.03, np.float32), "xs"), numpy_helper.from_array(np.array(0, np.int8), "xz"),
+             numpy_helper.from_array(q, "W_i8"), numpy_helper.from_array(scale, "W_ws"),
+             numpy_helper.from_array(np.zeros(4, np.int8), "W_wz"), numpy_helper.from_array(np.full(4, 0.5, np.float32), "B"),
+             numpy_helper.from_array(np.array(0.01, np.float32), "cs")]
+    nodes = [helper.make_node("QuantizeLinear", ["input", "xs", "xz"], ["xq"], name="x_Q"),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xdq"], name="x_DQ"),
+             helper.make_node("DequantizeLinear", ["W_i8", "W_ws", "W_wz"], ["W"], name="W_DQ", axis=0),
+             helper.make_node("Conv", ["xdq", "W", "B"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("QuantizeLinear", ["c", "cs", "xz"], ["cq"], name="c_Q"),
+             helper.make_node("DequantizeLinear", ["cq", "cs", "xz"], ["cdq"], name="c_DQ"),
+             helper.make_node("GlobalAveragePool", ["cdq"], ["p"], name="pool"),
+             helper.make_node("Flatten", ["p"], ["logits"], name="flatten")]
+    vi = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 4, 8, 8]),
+          helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4])]
+    onnx.save(helper.make_model(helper.make_graph(nodes, "small_scales", vi[:1], vi[1:], inits),
+                                opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_the_proof_runs_the_strongly_typed_form_as_written_so_small_weight_scales_pass(tmp_path):
+    from edgeres.backends.tensorrt_proof import check_onnx, run_onnx
+
+    src = _small_weight_scale_model(tmp_path / "q.onnx")
+    res = qdq_fp16_copy(src, tmp_path / "q16.onnx")
+    x = np.random.default_rng(4).uniform(0, 3, (32, 4, 8, 8)).astype(np.float32)
+    reference = run_onnx(src, x)
+    check = check_onnx("int8_fp16", res.path, x, None, reference)
+    assert check["ok"] and check["cosine"] > 0.9999, check
+    assert "graph as written" in check["runtime"]

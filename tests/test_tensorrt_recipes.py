@@ -63,10 +63,10 @@ def test_each_recipes_trtexec_lines_use_only_flags_its_versions_accept():
     for r in recipes:
         for version in edge_versions(by_name[r["name"]]):
             for e in r["engines"]:
-                for line in (e["build"], e["bench"]):
+                for line in (e["build"], e["bench"], e["throughput"]):
                     assert unknown_flags(line, version) == [], (version, line)
                     lines_checked += 1
-    assert lines_checked == (5 + 3 + 5) * 2 * 2     # engines per recipe x 2 edge versions x (build, bench)
+    assert lines_checked == (5 + 3 + 5) * 2 * 3     # engines per recipe x 2 edge versions x (build, bench, throughput)
     engines = {r["name"]: [e["variant"] for e in r["engines"]] for r in recipes}
     assert engines["trt10.12-10.x"] == ["fp32", "fp16", "int8"]      # 10.8 - 11.4.0 drive no DLA on Jetson
     assert engines["trt11"] == engines["trt8.5-10.11"] == ["fp32", "fp16", "fp16 @ dla0", "int8", "int8 @ dla0"]
@@ -185,3 +185,13 @@ def test_dla_engine_records_the_layers_that_fall_back_to_the_gpu(trt11, tmp_path
     plan = plan_engine("int8", (11, 4), {"dla_core": variant.dla_core}, num_dla_cores=2)
     art = trt_backend.build_engine(onnx, tmp_path / variant.engine_file, plan, target="jetson-orin")
     assert art.metadata["dla_gpu_fallback_layers"] == ["pool"] and "--useDLACore=0" in art.metadata["trtexec"]
+
+
+def test_each_engine_has_a_throughput_line_on_several_contexts_at_the_largest_batch():
+    recipes = {r["name"]: {e["variant"]: e for e in r["engines"]} for r in _render()}
+    weak, eleven = recipes["trt8.5-10.11"], recipes["trt11"]
+    assert "--streams=2" in weak["int8"]["throughput"] and "--infStreams" not in weak["int8"]["throughput"]  # 8.5
+    assert "--infStreams=2" in eleven["int8"]["throughput"]
+    assert "--shapes=input:8x3x224x224" in eleven["int8"]["throughput"]          # the jetson profile's max batch
+    assert "--shapes=input:1x3x224x224 --useDLACore=0" in eleven["int8 @ dla0"]["throughput"]   # DLA: batch 1
+    assert unknown_flags("trtexec --loadEngine=e --infStreams=2", (8, 5)) == ["--infStreams"]

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 ONNX_FILES = {"fp32": "onnx/model_fp32.onnx", "fp16": "onnx/model_fp16.onnx",
               "int8": "onnx/model_int8_qdq.onnx", "int8_fp16": "onnx/model_int8_qdq_fp16.onnx"}
 DLA_PRECISIONS = ("fp16", "int8")
+THROUGHPUT_STREAMS = 2   # execution contexts kept busy at once, as the kit's own throughput figure
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,12 @@ class Recipe:
     def covers(self, version: Sequence[int]) -> bool:
         v = tuple(version)
         return v >= self.first and (self.below is None or v < self.below)
+
+    @property
+    def streams_flag(self) -> str:
+        """trtexec's concurrent-contexts option: --streams up to 10.x (a deprecated alias from 10.0 on),
+        --infStreams from 10.0."""
+        return "--infStreams" if self.first >= (10, 0) else "--streams"
 
     @property
     def stronglytyped_flag(self) -> bool:
@@ -119,6 +126,10 @@ def trtexec_accepts(version: Sequence[int]) -> frozenset[str]:
         flags.add("--workspace")
     if v >= (8, 6):
         flags.add("--builderOptimizationLevel")
+    if v < (11, 0):
+        flags.add("--streams")
+    if v >= (10, 0):
+        flags.add("--infStreams")
     if (9, 1) <= v < (11, 0):
         flags.add("--stronglyTyped")
     return frozenset(flags)
@@ -229,6 +240,16 @@ def bench_command(variant: EngineVariant, engine: str, input_name: str, shape: S
     return " ".join(args)
 
 
+def throughput_command(variant: EngineVariant, engine: str, input_name: str, shape: Sequence[int],
+                       streams_flag: str) -> str:
+    """trtexec line for throughput: the profile's largest batch on several execution contexts at once."""
+    args = ["trtexec", f"--loadEngine={engine}", f"--shapes={input_name}:{shape_str(shape)}"]
+    if variant.dla_core is not None:
+        args.append(f"--useDLACore={variant.dla_core}")
+    args += [f"{streams_flag}={THROUGHPUT_STREAMS}", "--useSpinWait"]
+    return " ".join(args)
+
+
 def render_recipes(precisions: Sequence[str], options: Mapping[str, Any], batch: BatchProfile,
                    input_shape: Sequence[Any], input_name: str, available: Sequence[str], num_dla_cores: int | None,
                    engines_dir: str = "engines") -> list[dict[str, Any]]:
@@ -249,7 +270,10 @@ def render_recipes(precisions: Sequence[str], options: Mapping[str, Any], batch:
                                     stronglytyped_flag=recipe.stronglytyped_flag)
             engines.append({"variant": v.label, "onnx": ONNX_FILES[key], "execution_precision":
                             execution_precision(plan, key), "build": build,
-                            "bench": bench_command(v, engine, input_name, bench_shape), "notes": list(plan.notes)})
+                            "bench": bench_command(v, engine, input_name, bench_shape),
+                            "throughput": throughput_command(v, engine, input_name, shapes[2] if shapes else bench_shape,
+                                                             recipe.streams_flag),
+                            "notes": list(plan.notes)})
         out.append({"name": recipe.name, "label": recipe.label, "typed_mode": recipe.typed_mode, "dla": recipe.dla,
                     "first": ".".join(map(str, recipe.first)),
                     "below": ".".join(map(str, recipe.below)) if recipe.below else None,
@@ -274,7 +298,7 @@ def check_rendered(recipes: Sequence[Mapping[str, Any]]) -> None:
     for r in recipes:
         for version in edge_versions(by_name[r["name"]]):
             for e in r["engines"]:
-                for line in (e["build"], e["bench"]):
+                for line in (e["build"], e["bench"], e["throughput"]):
                     bad = unknown_flags(line, version)
                     if bad:
                         raise EdgeresError(f"internal: recipe {r['name']} prints {', '.join(bad)}, which the trtexec "
@@ -305,15 +329,16 @@ def readme_lines(recipes: Sequence[Mapping[str, Any]], proof: Mapping[str, Any])
                       f"{', '.join(entry['recipes'])}.")]
     lines += ["", "## Equivalent trtexec command lines", "",
               ("Run from this directory; use the section for the TensorRT on the device (`dpkg -l | grep nvinfer`, "
-              "or `python3 -c 'import tensorrt; print(tensorrt.__version__)'`). The second line of each pair times "
-              "the engine and prints its per-layer profile.")]
+              "or `python3 -c 'import tensorrt; print(tensorrt.__version__)'`). Per engine: the build line; "
+              f"a latency line at batch 1 that prints the per-layer profile; a throughput line at the profile's "
+              f"largest batch with {THROUGHPUT_STREAMS} execution contexts running at once.")]
     for r in recipes:
         lines += ["", f"### {r['label']}: {r['typed_mode']}ly typed", ""]
         if r.get("dla"):
             lines += [f"{r['dla']}.", ""]
         for e in r["engines"]:
             lines += [f"{e['variant']} (runs {e['execution_precision']}, from `{e['onnx']}`):", "",
-                      f"    {e['build']}", f"    {e['bench']}", ""]
+                      f"    {e['build']}", f"    {e['bench']}", f"    {e['throughput']}", ""]
     return lines
 
 
@@ -321,6 +346,7 @@ __all__ = [
     "DLA_PRECISIONS",
     "ONNX_FILES",
     "RECIPES",
+    "THROUGHPUT_STREAMS",
     "EngineVariant",
     "Recipe",
     "bench_command",
@@ -336,6 +362,7 @@ __all__ = [
     "readme_lines",
     "recipe_for",
     "render_recipes",
+    "throughput_command",
     "trtexec_accepts",
     "unknown_flags",
     "variant_batch",
