@@ -35,7 +35,7 @@ cpp-deps:
 # tensorrt-stubs has no py.typed marker (mypy would silently treat TensorRT as Any) and a few invalid
 # signatures: prepare_trt_stubs.py writes a repaired copy and a mypy config that uses it.
 TRT_TYPED := edgeres/backends/tensorrt.py edgeres/backends/tensorrt_cuda.py edgeres/backends/tensorrt_runner.py \
-            edgeres/backends/tensorrt_plan.py edgeres/backends/tensorrt_onnx.py \
+            edgeres/backends/tensorrt_plan.py \
             edgeres/kit/build.py edgeres/kit/write.py edgeres/kit/layout.py \
             edgeres/backends/tensorrt_recipes.py edgeres/backends/tensorrt_device.py edgeres/backends/tensorrt_fp16.py \
             edgeres/backends/tensorrt_lint.py edgeres/backends/tensorrt_proof.py

@@ -19,7 +19,7 @@ from trt_fakes import FakeCuda, make_tensorrt
 
 from edgeres.backends import tensorrt as trt_backend
 from edgeres.backends import tensorrt_cuda as trt_cuda
-from edgeres.backends.tensorrt_onnx import to_fp16
+from edgeres.backends.tensorrt_fp16 import fp16_copy
 from edgeres.cli import main
 from edgeres.data import PreprocessSpec
 from edgeres.errors import EdgeresError
@@ -168,7 +168,7 @@ def test_kit_without_labels(tmp_path, models):
 def test_fp16_copy_matches_fp32_on_onnxruntime(tmp_path, models):
     ort = pytest.importorskip("onnxruntime")
     fp32, _ = models
-    out = to_fp16(fp32, tmp_path / "fp16.onnx")
+    out = fp16_copy(fp32, tmp_path / "fp16.onnx").path
     m = onnx.load(str(out))
     assert {i.data_type for i in m.graph.initializer} == {TensorProto.FLOAT16}
     assert m.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT       # I/O stays FP32
@@ -183,7 +183,7 @@ def test_fp16_copy_matches_fp32_on_onnxruntime(tmp_path, models):
 
 def test_fp16_copy_refuses_qdq(tmp_path, models):
     with pytest.raises(EdgeresError, match="Q/DQ"):
-        to_fp16(models[1], tmp_path / "x.onnx")
+        fp16_copy(models[1], tmp_path / "x.onnx")
     assert is_quantized(onnx.load(str(models[1]))) and not is_quantized(onnx.load(str(models[0])))
 
 

@@ -26,7 +26,7 @@ from edgeres.targets import get_target
 ROOT = Path(__file__).resolve().parent.parent
 TRT_MODULES = ["edgeres/backends/tensorrt.py", "edgeres/backends/tensorrt_cuda.py", "edgeres/backends/tensorrt_runner.py",
                "edgeres/backends/tensorrt_plan.py",
-               "edgeres/backends/tensorrt_onnx.py", "edgeres/kit/build.py", "edgeres/kit/write.py",
+               "edgeres/kit/build.py", "edgeres/kit/write.py",
                "edgeres/kit/layout.py", "edgeres/backends/tensorrt_recipes.py", "edgeres/backends/tensorrt_device.py",
                "edgeres/backends/tensorrt_fp16.py", "edgeres/backends/tensorrt_lint.py",
                "edgeres/backends/tensorrt_proof.py"]

@@ -280,9 +280,9 @@ class TensorRTBackend(Backend):
                 source = Path(fp16_onnx)
             else:
                 try:
-                    from edgeres.backends.tensorrt_onnx import to_fp16
+                    from edgeres.backends.tensorrt_fp16 import fp16_copy
 
-                    source = to_fp16(graph, spec.out_dir / f"{graph.stem}_fp16.onnx")
+                    source = fp16_copy(graph, spec.out_dir / f"{graph.stem}_fp16.onnx").path
                 except EdgeresError:
                     plan = plan_engine(spec.precision, version, options, batch=spec.batch,
                                        num_dla_cores=int(builder.num_DLA_cores), have_fp16_onnx=False)
