@@ -38,7 +38,7 @@ from edgeres.validate.recommend import recommend, row_loss
 from edgeres.validate.stats import size_warnings
 
 DEFAULT_CALIBRATION = "demo:photos"  # shipped photographs: real images for any ImageNet-shaped model
-SLICE_SIZE = 256
+SLICE_SIZE = 256  # validation inputs a device kit (and a fleet device) is checked on
 
 
 @dataclass
@@ -339,7 +339,7 @@ def _kit(stages: Stages, out: Path, target: Target, precisions: list[str], fp32_
     def run() -> dict[str, Any]:
         from edgeres.kit import write_kit
 
-        inputs = slice_inputs(val, SLICE_SIZE)
+        inputs = val.head(SLICE_SIZE)
         n = len(inputs)
         labels = reference["labels"]
         write_kit(where, target=target, fp32_onnx=fp32_onnx, qdq_onnx=qdq_onnx, precisions=precisions,
@@ -352,17 +352,6 @@ def _kit(stages: Stages, out: Path, target: Target, precisions: list[str], fp32_
            "target": _target_key(target), "precisions": precisions, "val": val.fingerprint(), "model": source.key(),
            "profile": str(profile)}
     return Path(stages.run(f"device kit {target.name}", key, run, outputs=lambda r: [Path(r["path"])])["path"])
-
-
-def slice_inputs(val: Any, size: int) -> np.ndarray:
-    """The first ``size`` preprocessed validation inputs, in the reference logits' order."""
-    parts, count = [], 0
-    for images, _labels in val.batches(64):
-        parts.append(images)
-        count += len(images)
-        if count >= size:
-            break
-    return np.concatenate(parts)[:size]
 
 
 def _report(out: Path, target: Target, source: ModelSource, rows: list[dict[str, Any]], recommended: str | None,

@@ -109,6 +109,17 @@ class ImageSet:
         finally:
             bar.close()
 
+    def head(self, size: int) -> np.ndarray:
+        """The first ``size`` preprocessed inputs, in ``batches`` order (a validation slice whose
+        FP32 reference logits were computed in that order)."""
+        parts, count = [], 0
+        for images, _labels in self.batches(64):
+            parts.append(images)
+            count += len(images)
+            if count >= size:
+                break
+        return np.concatenate(parts)[:size]
+
     def load_all(self, batch_size: int = 64, progress: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Every image as one array (and the labels): only for sets that fit in memory."""
         xs, ys = [], []

@@ -30,7 +30,6 @@ from edgeres.fileio import atomic_path, load_json, sha256_file, write_json_atomi
 SCHEMA = "edgeres-fleet-payload"
 SCHEMA_VERSION = 1
 PAYLOAD_JSON = "payload.json"
-SLICE_SIZE = 256  # validation inputs per device, as a device kit carries
 VALIDATION = {"inputs": "validation/inputs.npy", "labels": "validation/labels.npy",
               "reference_logits": "validation/reference_logits.npy"}
 
@@ -109,13 +108,13 @@ def pack_bundles(where: Path, target: Any, artifacts: dict[str, Any], *, model: 
 def validation_slice(request: Any, result: Any, source: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """The first ``SLICE_SIZE`` validation inputs the build used, with the FP32 reference it computed."""
     from edgeres.data import open_set
-    from edgeres.pipeline import DEFAULT_CALIBRATION, slice_inputs
+    from edgeres.pipeline import DEFAULT_CALIBRATION, SLICE_SIZE
 
     if request.val:
         val = open_set(request.val, size=request.val_size, preprocess=source.preprocess)
     else:  # the build validated on its calibration images
         val = open_set(request.calib or DEFAULT_CALIBRATION, size=request.calib_size, preprocess=source.preprocess)
-    inputs = np.ascontiguousarray(slice_inputs(val, SLICE_SIZE), dtype=np.float32)
+    inputs = np.ascontiguousarray(val.head(SLICE_SIZE), dtype=np.float32)
     cached = Path(result.out_dir) / ".cache" / "reference.npz"  # the build's FP32 reference (pipeline._reference)
     with np.load(cached, allow_pickle=False) as ref:
         logits = np.ascontiguousarray(ref["logits"][: len(inputs)], dtype=np.float32)
