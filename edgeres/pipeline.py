@@ -366,12 +366,14 @@ def _report(out: Path, target: Target, source: ModelSource, rows: list[dict[str,
         notes.append(f"no precision met the accuracy budget of {budget} points on {target.name}")
     if kit_dir is not None:
         notes.append(f"{target.name}: {kit_reason}. Engines are built on the device: copy {kit_dir.name}.tar.gz "
-                     f"there, run `edgeres kit build {kit_dir.name}`, and merge its report here with "
-                     f"`edgeres report {out} {kit_dir.name}`")
-    first = rows[0]["extra"]["latency"][0] if rows else {}
-    timing = {"where": get_backend(target.backend).timed_on, "what": first.get("timed"),
-              "batch": 1, "threads": first.get("threads"), "warmup": first.get("warmup"),
-              "runs": f"until at least {first.get('min_runs')} runs and {first.get('min_seconds')} s (n per row)"}
+                     f"there, run `edgeres kit build {kit_dir.name}`, copy its `engines/` folder back into {kit_dir}, "
+                     f"and merge: `edgeres report {out} {kit_dir} --out {out / 'merged'}`")
+    timing: dict[str, Any] = {"where": "nothing was timed on this host: the device kit measures its rows"}
+    if rows:
+        first = rows[0]["extra"]["latency"][0]
+        timing = {"where": get_backend(target.backend).timed_on, "what": first.get("timed"),
+                  "batch": 1, "threads": first.get("threads"), "warmup": first.get("warmup"),
+                  "runs": f"until at least {first.get('min_runs')} runs and {first.get('min_seconds')} s (n per row)"}
     write_report(rows, out, timing=timing, title=f"edgeres build: ResNet-{source.depth} on {target.name}",
                  model=source.describe(), notes=notes)
     return out

@@ -122,6 +122,9 @@ def test_jetson_build_without_tensorrt_writes_a_device_kit(tmp_path, capsys):
     proof = kit_json["proof"]
     assert sorted(proof["onnx"]) == sorted(kit_json["onnx"].values())
     assert all(c["ok"] for c in proof["onnx"].values()) and all(e["ok"] for e in proof["lint"].values())
+    md = (tmp_path / "j" / "report.md").read_text(encoding="utf-8")   # no empty table, no "None runs"
+    assert "No measured rows" in md and "None" not in md and "| target |" not in md
+    assert f"edgeres report {tmp_path / 'j'} {kit} --out" in md
 
 
 def test_second_build_into_the_same_folder_is_refused(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -258,11 +259,15 @@ def test_malicious_tarball_refused(tmp_path, name, kind):
     assert not (tmp_path.parent / "evil.txt").exists()
 
 
-def test_kit_show_cli(tmp_path, models, capsys):
+def test_kit_show_cli_reads_a_tarball_without_unpacking_it_beside_it(tmp_path, models, capsys):
     res = _write(tmp_path, models)
-    assert main(["kit", "show", str(res.tarball)]) == 0
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    tarball = Path(shutil.move(str(res.tarball), alone / res.tarball.name))
+    assert main(["kit", "show", str(tarball)]) == 0
     out = capsys.readouterr().out
     assert "jetson-orin" in out and "onnx/model_int8_qdq.onnx" in out and "files verified" in out
+    assert [p.name for p in alone.iterdir()] == [tarball.name]      # show is read-only
 
 
 # --- the device side, on a fake TensorRT -------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from typing import Any
 
 from edgeres import limits
@@ -74,11 +75,12 @@ def _run_kit_show(args: argparse.Namespace) -> int:
     from edgeres.backends.tensorrt_recipes import engine_table
     from edgeres.kit import load_kit
 
-    kit = load_kit(args.kit)
-    kit.verify()
+    with tempfile.TemporaryDirectory(prefix="edgeres-kit-show-") as tmp:  # a tarball is read, not unpacked beside it
+        kit = load_kit(args.kit, extract_to=tmp)
+        kit.verify()
     m = kit.manifest
     headers, rows = engine_table(m.get("recipes", []))
-    text = (f"kit {kit.root}: {m['model'].get('name', 'model')} for {m['target']['name']}, "
+    text = (f"kit {args.kit}: {m['model'].get('name', 'model')} for {m['target']['name']}, "
             f"batch profile {m['profiles']['batch']}, TensorRT >= {m['min_tensorrt']}, "
             f"validation slice {m['validation']['n']} inputs, {len(m['files'])} files verified\n"
             + format_table(headers, rows) + "\n" + proof_summary(m.get("proof", {})))

@@ -36,7 +36,7 @@ def write_report(rows: list[Any] | Report, out_dir: str | os.PathLike[str], *, t
     plot_note = write_plot(report.rows, out_dir / PLOT_PNG, plot_title(report))
     if plot_note and (out_dir / PLOT_PNG).exists():
         (out_dir / PLOT_PNG).unlink()  # a stale plot from an earlier report would mislead
-    if plot_note and not any(plot_note in n for n in report.notes):
+    if plot_note and report.rows and not any(plot_note in n for n in report.notes):
         report.notes.append(f"accuracy_latency.png not written: {plot_note}")
     write_json_atomic(out_dir / REPORT_JSON, report.to_dict())
     write_text_atomic(out_dir / REPORT_MD, render_markdown(report, plot_note is None, plot_note))

@@ -57,24 +57,10 @@ def timing_text(timing: dict[str, Any], rows: list[ResultRow]) -> list[str]:
     return lines or ["- not recorded"]
 
 
-def render_markdown(report: Report, plot_written: bool, plot_note: str | None) -> str:
-    rows = report.rows
-    show_source = len({r.source for r in rows}) > 1
-    headers, align, body = with_e2e(rows, list(SUMMARY_HEADERS), SUMMARY_ALIGN[: len(SUMMARY_HEADERS)],
-                                    summary_rows(rows))
-    if show_source:
-        headers, align = ["from", *headers], "l" + align
-        body = [(r.source or "-", *b) for r, b in zip(rows, body)]
-    out = [f"# {report.title}", ""]
-    if report.model:
-        m = report.model
-        bits = [f"ResNet-{m['depth']}" if m.get("depth") else None,
-                f"{m['num_classes']} classes" if m.get("num_classes") else None,
-                f"{m['input_size']}x{m['input_size']} input" if m.get("input_size") else None,
-                f"weights: {m['weights']}" if m.get("weights") else None,
-                f"class names from {m['classes_from']}" if m.get("classes_from") else None]
-        out += [", ".join(b for b in bits if b), ""]
-    out += [_markdown_table(headers, body, align), ""]
+def _rows_section(rows: list[ResultRow], headers: list[str], body: list[tuple[str, ...]], align: str,
+                  plot_written: bool, plot_note: str | None) -> list[str]:
+    """The table, what its columns mean, and the plot."""
+    out = [_markdown_table(headers, body, align), ""]
     if any(r.fidelity_only for r in rows):
         out += [FIDELITY_NOTE, ""]
     if "e2e p50" in headers:
@@ -92,6 +78,30 @@ def render_markdown(report: Report, plot_written: bool, plot_note: str | None) -
         out += [f"![accuracy vs latency]({PLOT_PNG})", ""]
     elif plot_note:
         out += [f"(no plot: {plot_note})", ""]
+    return out
+
+
+def render_markdown(report: Report, plot_written: bool, plot_note: str | None) -> str:
+    rows = report.rows
+    show_source = len({r.source for r in rows}) > 1
+    headers, align, body = with_e2e(rows, list(SUMMARY_HEADERS), SUMMARY_ALIGN[: len(SUMMARY_HEADERS)],
+                                    summary_rows(rows))
+    if show_source:
+        headers, align = ["from", *headers], "l" + align
+        body = [(r.source or "-", *b) for r, b in zip(rows, body)]
+    out = [f"# {report.title}", ""]
+    if report.model:
+        m = report.model
+        bits = [f"ResNet-{m['depth']}" if m.get("depth") else None,
+                f"{m['num_classes']} classes" if m.get("num_classes") else None,
+                f"{m['input_size']}x{m['input_size']} input" if m.get("input_size") else None,
+                f"weights: {m['weights']}" if m.get("weights") else None,
+                f"class names from {m['classes_from']}" if m.get("classes_from") else None]
+        out += [", ".join(b for b in bits if b), ""]
+    if not rows:
+        out += ["No measured rows: nothing was built or timed here (the notes say where the rows come from).", ""]
+    else:
+        out += _rows_section(rows, headers, body, align, plot_written, plot_note)
     out += profile_section(rows)
     notes = [(r.label, n) for r in rows for n in r.notes]
     if notes or report.notes:
