@@ -14,7 +14,7 @@ from test_kit import make_tiny_onnx
 from test_tensorrt_lint import residual_model
 
 from edgeres.backends.tensorrt_fp16 import FP16_QDQ_OPSET, fp16_copy, qdq_fp16_copy
-from edgeres.backends.tensorrt_lint import lint_model
+from edgeres.backends.tensorrt_lint import lint_model, recipe_limits
 from edgeres.errors import EdgeresError
 
 
@@ -78,7 +78,7 @@ def test_strongly_typed_int8_onnx_has_fp16_float_layers_and_matches_the_qdq_mode
     assert {t for n, t in inits.items() if n.endswith(("_z", "_wz", "_i8"))} == {TensorProto.INT8}
     assert TensorProto.FLOAT not in set(inits.values())                                # nothing left in FP32
     assert m.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT            # I/O FP32
-    assert lint_model(m, [("TensorRT 10.12 - 10.x", 20)]) == []
+    assert lint_model(m, recipe_limits(["trt10.12-10.x"])) == []
     x = np.random.default_rng(2).standard_normal((16, 4, 8, 8)).astype(np.float32)
     a, b = _run(src, x), _run(res.path, x)
     assert np.mean(a.argmax(1) == b.argmax(1)) >= 0.9
