@@ -157,9 +157,13 @@ def test_the_proof_runs_the_strongly_typed_form_as_written_so_small_weight_scale
     assert "graph as written" in check["runtime"]
 
 
-def _scaled_fc(src, dst, factor=30000.0):
-    """The tiny ResNet-like ONNX with its last FC's weights times ``factor``: logits beyond FP16 (~1e5)."""
+def _scaled_fc(src, dst, factor=30000.0, names=True):
+    """The tiny ResNet-like ONNX with its last FC's weights times ``factor``: logits beyond FP16 (~1e5);
+    with ``names`` its nodes are named as torch's exporter names them (/fc/Gemm)."""
     m = onnx.load(str(src))
+    for node in m.graph.node if names else ():
+        node.name = f"/{node.op_type.lower()}/{node.op_type}"
+    m.graph.node[-1].name = "/fc/Gemm" if names else ""
     for init in m.graph.initializer:
         if init.name == "FC":
             init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * np.float32(factor), "FC"))
@@ -237,7 +241,7 @@ def test_a_kept_node_whose_output_fits_fp16_feeds_fp16_readers_through_a_cast(tm
 
 def test_nameless_nodes_are_not_all_kept_in_fp32(tmp_path):
     """node_block_list works by node name: a nameless node that overflows must not keep every nameless node."""
-    src = _scaled_fc(make_tiny_onnx(tmp_path / "m.onnx"), tmp_path / "big.onnx")   # its nodes have no names
+    src = _scaled_fc(make_tiny_onnx(tmp_path / "m.onnx"), tmp_path / "big.onnx", names=False)
     x = np.random.default_rng(8).standard_normal((16, 3, 16, 16)).astype(np.float32)
     res = fp16_copy(src, tmp_path / "big16.onnx", sample=x)
     m = onnx.load(str(res.path))
@@ -245,3 +249,20 @@ def test_nameless_nodes_are_not_all_kept_in_fp32(tmp_path):
     weight = next(i for i in m.graph.initializer if i.name == conv.input[1])
     assert weight.data_type == TensorProto.FLOAT16
     assert [k.split(":")[0] for k in res.kept_fp32] == [_producer(m, "logits").name]
+
+
+def test_a_kit_with_logits_beyond_fp16_is_written_with_a_finite_fp16_form(tmp_path):
+    """The reviewer's case: a kit of fp32,fp16 for a model whose logits reach ~1e5 was refused ("cosine nan")."""
+    from edgeres.data import PreprocessSpec
+    from edgeres.kit import write_kit
+
+    src = _scaled_fc(make_tiny_onnx(tmp_path / "m.onnx"), tmp_path / "big.onnx")
+    x = np.random.default_rng(9).standard_normal((32, 3, 16, 16)).astype(np.float32)
+    ref = _run(src, x)
+    res = write_kit(tmp_path / "kit", target="jetson", fp32_onnx=src, qdq_onnx=None, precisions=["fp32", "fp16"],
+                    inputs=x, labels=None, reference_logits=ref, preprocess=PreprocessSpec.for_size(16),
+                    tarball=False)
+    proof = res.manifest["proof"]
+    fp16 = next(c for c in proof["onnx"].values() if c["key"] == "fp16")
+    assert fp16["ok"] and fp16["cosine"] > 0.9995
+    assert any("Gemm" in k for k in proof["conversions"]["fp16"]["kept_fp32"])
