@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeres.backends.tensorrt_lint import QDQ_OPS, is_qdq
 from edgeres.errors import EdgeresError
 from edgeres.fileio import write_bytes_atomic
 from edgeres.optional import require
@@ -43,7 +44,6 @@ from edgeres.optional import require
 FP16_MAX = float(np.finfo(np.float16).max)             # 65504
 FP16_TINY = float(np.finfo(np.float16).smallest_subnormal)
 FP16_QDQ_OPSET = 19                                   # first opset whose Q/DQ take FP16 scales
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
 @dataclass
@@ -67,10 +67,6 @@ def _converter() -> tuple[Any, str]:
 
 def _opset(model: Any) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-
-
-def _is_qdq(model: Any) -> bool:
-    return any(n.op_type in QDQ_OPS for n in model.graph.node)
 
 
 def _constant_overflow(model: Any) -> dict[str, str]:
@@ -231,7 +227,7 @@ def fp16_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     """FP16 copy of the FP32 ONNX ``src`` (FP32 I/O), written atomically to ``dst``."""
     onnx = require("onnx", "writing the FP16 ONNX")
     model = onnx.load(str(src))
-    if _is_qdq(model):
+    if is_qdq(model):
         raise EdgeresError(f"{src} is a Q/DQ (INT8) ONNX: its FP16 form is made by qdq_fp16_copy")
     return _convert(model, dst, sample)
 
@@ -243,7 +239,7 @@ def qdq_fp16_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     from onnx import version_converter
 
     model = onnx.load(str(src))
-    if not _is_qdq(model):
+    if not is_qdq(model):
         raise EdgeresError(f"{src} has no QuantizeLinear/DequantizeLinear nodes: it is not a Q/DQ INT8 ONNX")
     if _opset(model) < FP16_QDQ_OPSET:
         try:

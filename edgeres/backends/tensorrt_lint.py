@@ -213,6 +213,7 @@ def _opset_and_ops(model: Any, opset: int, limits: Sequence[ParserLimit]) -> Ite
 
 
 def is_qdq(model: Any) -> bool:
+    """Whether ``model`` has QuantizeLinear/DequantizeLinear nodes (an INT8 Q/DQ model)."""
     return any(n.op_type in QDQ_OPS for n in model.graph.node)
 
 
@@ -245,7 +246,7 @@ def version_limits(text: str) -> list[ParserLimit]:
     """The parser of TensorRT ``text`` ('10.3', '8.5.2'): its own operator table, and the opset limit of
     the kit recipe that covers it."""
     if not re.fullmatch(r"\d+(\.\d+){0,3}", text.strip()):
-        raise UsageError(f"--tensorrt {text!r} is not a TensorRT version: give MAJOR.MINOR[.PATCH], e.g. 10.3")
+        raise UsageError(f"{text!r} is not a TensorRT version: give MAJOR.MINOR[.PATCH], e.g. 10.3")
     version = parse_version(text.strip())
     try:
         recipe = recipe_for(version)
