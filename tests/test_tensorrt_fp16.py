@@ -14,7 +14,7 @@ from test_kit import make_tiny_onnx
 from test_tensorrt_lint import residual_model
 
 from edgeres.backends.tensorrt_fp16 import FP16_QDQ_OPSET, fp16_copy, qdq_fp16_copy
-from edgeres.backends.tensorrt_lint import lint_model
+from edgeres.backends.tensorrt_lint import lint_model, recipe_limits
 from edgeres.errors import EdgeresError
 
 
@@ -78,7 +78,7 @@ def test_strongly_typed_int8_onnx_has_fp16_float_layers_and_matches_the_qdq_mode
     assert {t for n, t in inits.items() if n.endswith(("_z", "_wz", "_i8"))} == {TensorProto.INT8}
     assert TensorProto.FLOAT not in set(inits.values())                                # nothing left in FP32
     assert m.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT            # I/O FP32
-    assert lint_model(m, [("TensorRT 10.12 - 10.x", 20)]) == []
+    assert lint_model(m, recipe_limits(["trt10.12-10.x"])) == []
     x = np.random.default_rng(2).standard_normal((16, 4, 8, 8)).astype(np.float32)
     a, b = _run(src, x), _run(res.path, x)
     assert np.mean(a.argmax(1) == b.argmax(1)) >= 0.9
@@ -155,3 +155,114 @@ def test_the_proof_runs_the_strongly_typed_form_as_written_so_small_weight_scale
     check = check_onnx("int8_fp16", res.path, x, None, reference)
     assert check["ok"] and check["cosine"] > 0.9999, check
     assert "graph as written" in check["runtime"]
+
+
+def _scaled_fc(src, dst, factor=30000.0, names=True):
+    """The tiny ResNet-like ONNX with its last FC's weights times ``factor``: logits beyond FP16 (~1e5);
+    with ``names`` its nodes are named as torch's exporter names them (/fc/Gemm)."""
+    m = onnx.load(str(src))
+    for node in m.graph.node if names else ():
+        node.name = f"/{node.op_type.lower()}/{node.op_type}"
+    m.graph.node[-1].name = "/fc/Gemm" if names else ""
+    for init in m.graph.initializer:
+        if init.name == "FC":
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * np.float32(factor), "FC"))
+    onnx.save(m, str(dst))
+    return dst
+
+
+def _producer(model, tensor):
+    return next(n for n in model.graph.node if tensor in n.output)
+
+
+@pytest.mark.parametrize("qdq", [False, True])
+def test_logits_beyond_fp16_leave_the_kept_fc_in_fp32_with_fp32_output(tmp_path, qdq):
+    src = _scaled_fc(make_tiny_onnx(tmp_path / "m.onnx", qdq=qdq), tmp_path / "big.onnx")
+    x = np.random.default_rng(5).standard_normal((16, 3, 16, 16)).astype(np.float32)
+    reference = _run(src, x)
+    assert np.abs(reference).max() > 65504
+    convert = qdq_fp16_copy if qdq else fp16_copy
+    res = convert(src, tmp_path / "big16.onnx", sample=x)
+    m = onnx.load(str(res.path))
+    assert [o.type.tensor_type.elem_type for o in m.graph.output] == [TensorProto.FLOAT]
+    assert m.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    fc = _producer(m, "logits")
+    assert fc.op_type == "Gemm" and any(k.startswith(f"{fc.name}: output logits reaches") for k in res.kept_fp32)
+    out = _run(res.path, x)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_allclose(out, reference, rtol=0.05, atol=0.05 * np.abs(reference).max())
+    assert lint_model(m) == []
+
+
+def test_an_overflowing_value_read_by_two_kept_nodes_never_goes_through_fp16(tmp_path):
+    """input * 300 * 300 feeds two readers: the converter leaves FP16 round trips where a value has two."""
+    inits = [numpy_helper.from_array(np.array(300.0, np.float32), "k"),
+             numpy_helper.from_array(np.array(1 / 9e4, np.float32), "inv"),
+             numpy_helper.from_array(np.array(2 / 9e4, np.float32), "inv2")]
+    nodes = [helper.make_node("Mul", ["input", "k"], ["c"], name="times_k"),
+             helper.make_node("Mul", ["c", "k"], ["d"], name="times_k_again"),
+             helper.make_node("Mul", ["d", "inv"], ["e1"], name="down1"),
+             helper.make_node("Mul", ["d", "inv2"], ["e2"], name="down2"),
+             helper.make_node("Add", ["e1", "e2"], ["logits"], name="sum")]
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 4]) for n in ("input", "logits")]
+    src = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(helper.make_graph(nodes, "two", vi[:1], vi[1:], inits),
+                                opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    x = np.random.default_rng(6).uniform(1, 2, (16, 4)).astype(np.float32)
+    res = fp16_copy(src, tmp_path / "two16.onnx", sample=x)
+    m = onnx.load(str(res.path))
+    assert {k.split(":")[0] for k in res.kept_fp32} >= {"times_k_again", "down1", "down2"}
+    assert not [n for n in m.graph.node if n.op_type == "Cast" and "d" in n.input]   # d is read as FP32 only
+    np.testing.assert_allclose(_run(res.path, x), _run(src, x), rtol=2e-3)
+
+
+def test_a_kept_node_whose_output_fits_fp16_feeds_fp16_readers_through_a_cast(tmp_path):
+    """input / 1e5 (a constant FP16 cannot hold: kept) -> Relu (FP16): one Cast to FP16 between them."""
+    inits = [numpy_helper.from_array(np.array(1e5, np.float32), "big"),
+             numpy_helper.from_array(np.array(1e4, np.float32), "up")]
+    nodes = [helper.make_node("Div", ["input", "big"], ["a"], name="divide"),
+             helper.make_node("Relu", ["a"], ["r"], name="relu"),
+             helper.make_node("Mul", ["r", "up"], ["logits"], name="scale")]
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 4]) for n in ("input", "logits")]
+    src = tmp_path / "fits.onnx"
+    onnx.save(helper.make_model(helper.make_graph(nodes, "fits", vi[:1], vi[1:], inits),
+                                opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    x = np.random.default_rng(7).uniform(-2, 2, (16, 4)).astype(np.float32)
+    res = fp16_copy(src, tmp_path / "fits16.onnx", sample=x)
+    m = onnx.load(str(res.path))
+    assert [k.split(":")[0] for k in res.kept_fp32] == ["divide"]
+    relu = _producer(m, "r")
+    cast = _producer(m, relu.input[0])
+    assert cast.op_type == "Cast" and cast.attribute[0].i == TensorProto.FLOAT16
+    assert _producer(m, cast.input[0]).name == "divide"
+    assert m.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    np.testing.assert_allclose(_run(res.path, x), _run(src, x), rtol=5e-3, atol=1e-3)
+
+
+def test_nameless_nodes_are_not_all_kept_in_fp32(tmp_path):
+    """node_block_list works by node name: a nameless node that overflows must not keep every nameless node."""
+    src = _scaled_fc(make_tiny_onnx(tmp_path / "m.onnx"), tmp_path / "big.onnx", names=False)
+    x = np.random.default_rng(8).standard_normal((16, 3, 16, 16)).astype(np.float32)
+    res = fp16_copy(src, tmp_path / "big16.onnx", sample=x)
+    m = onnx.load(str(res.path))
+    conv = next(n for n in m.graph.node if n.op_type == "Conv")
+    weight = next(i for i in m.graph.initializer if i.name == conv.input[1])
+    assert weight.data_type == TensorProto.FLOAT16
+    assert [k.split(":")[0] for k in res.kept_fp32] == [_producer(m, "logits").name]
+
+
+def test_a_kit_with_logits_beyond_fp16_is_written_with_a_finite_fp16_form(tmp_path):
+    """The reviewer's case: a kit of fp32,fp16 for a model whose logits reach ~1e5 was refused ("cosine nan")."""
+    from edgeres.data import PreprocessSpec
+    from edgeres.kit import write_kit
+
+    src = _scaled_fc(make_tiny_onnx(tmp_path / "m.onnx"), tmp_path / "big.onnx")
+    x = np.random.default_rng(9).standard_normal((32, 3, 16, 16)).astype(np.float32)
+    ref = _run(src, x)
+    res = write_kit(tmp_path / "kit", target="jetson", fp32_onnx=src, qdq_onnx=None, precisions=["fp32", "fp16"],
+                    inputs=x, labels=None, reference_logits=ref, preprocess=PreprocessSpec.for_size(16),
+                    tarball=False)
+    proof = res.manifest["proof"]
+    fp16 = next(c for c in proof["onnx"].values() if c["key"] == "fp16")
+    assert fp16["ok"] and fp16["cosine"] > 0.9995
+    assert any("Gemm" in k for k in proof["conversions"]["fp16"]["kept_fp32"])

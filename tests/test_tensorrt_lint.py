@@ -10,7 +10,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper
 
-from edgeres.backends.tensorrt_lint import lint_model, lint_qdq
+from edgeres.backends.tensorrt_lint import lint_model, lint_qdq, recipe_limits, version_limits
 from edgeres.data import PreprocessSpec
 from edgeres.errors import EdgeresError
 from edgeres.kit import write_kit
@@ -73,7 +73,7 @@ def residual_model(qdq=True, zero_point=0, output_qdq=False, fuse_add=True, weig
 
 
 def test_a_tensorrt_ready_qdq_model_passes():
-    assert lint_model(residual_model(), [("TensorRT 8.5", 17)]) == []
+    assert lint_model(residual_model(), version_limits("8.5")) == []
 
 
 def test_broken_qdq_model_gets_one_line_per_violation():
@@ -98,7 +98,7 @@ def test_each_break_alone_is_one_line():
 def test_opset_beyond_a_recipes_parser_is_reported(tmp_path):
     path = tmp_path / "m.onnx"
     onnx.save(residual_model(opset=19), str(path))
-    found = lint_qdq(path, [("TensorRT 8.5 - 10.11", 17), ("TensorRT 10.12 - 10.x", 20)])
+    found = lint_qdq(path, recipe_limits(["trt8.5-10.11", "trt10.12-10.x"]))
     assert [v.message for v in found] == ["opset 19 is above 17, the newest TensorRT 8.5 - 10.11 parses"]
 
 
@@ -120,3 +120,70 @@ def test_kit_writer_refuses_a_broken_qdq_onnx_and_writes_nothing(tmp_path):
     assert any("cannot fuse the Add" in line for line in lint)
     assert not (tmp_path / "kit").exists() and not (tmp_path / "kit.tar.gz").exists()
     assert not [p for p in Path(tmp_path).iterdir() if p.name.endswith(".tmp")]
+
+
+def _with_output_chain(model, ops):
+    """Replace the Identity between out_DQ and the logits with a chain of ``ops`` (Cast casts to FLOAT)."""
+    tail = next(n for n in model.graph.node if n.name == "out_identity")
+    model.graph.node.remove(tail)
+    src = tail.input[0]
+    for i, op in enumerate(ops):
+        dst = "logits" if i == len(ops) - 1 else f"chain{i}"
+        extra = {"to": TensorProto.FLOAT} if op == "Cast" else {}
+        model.graph.node.append(helper.make_node(op, [src], [dst], name=f"chain_{op}_{i}", **extra))
+        src = dst
+    return model
+
+
+@pytest.mark.parametrize("chain", [["Cast"], ["Identity", "Cast"], ["Flatten", "Identity", "Cast"]])
+def test_qdq_on_the_output_is_found_through_casts_and_shape_only_ops(chain):
+    model = _with_output_chain(residual_model(output_qdq=True), chain)
+    found = lint_model(model)
+    assert [(v.node, v.rule) for v in found] == [("out_DQ", "output-quantized")]
+
+
+def test_the_fp16_converters_output_cast_after_a_dq_is_reported(tmp_path):
+    pytest.importorskip("onnxconverter_common")
+    from edgeres.backends.tensorrt_fp16 import qdq_fp16_copy
+
+    src = tmp_path / "q.onnx"
+    onnx.save(residual_model(output_qdq=True), str(src))
+    half = onnx.load(str(qdq_fp16_copy(src, tmp_path / "q16.onnx").path))
+    assert any(n.op_type == "Cast" for n in half.graph.node if "logits" in n.output)   # DQ -> ... -> Cast -> logits
+    assert [v.rule for v in lint_model(half)] == ["output-quantized"]
+
+
+def _with_ops(ops):
+    model = residual_model()
+    for op in ops:
+        model.graph.node.append(helper.make_node(op, ["logits"], [f"{op}_out"], name=f"extra_{op}"))
+    return model
+
+
+def test_operators_tensorrt_parses_are_not_flagged():
+    ops = ["Sqrt", "Exp", "Erf", "Max", "Min", "Pow", "Sigmoid", "Softmax", "Transpose", "Slice", "Gather", "Resize",
+           "Tanh", "Where", "TopK", "Einsum"]
+    assert lint_model(_with_ops(ops), version_limits("8.5")) == []
+    assert lint_model(_with_ops(ops), recipe_limits()) == []
+
+
+def test_an_operator_newer_than_a_parser_is_flagged_for_that_parser_only():
+    model = _with_ops(["Gelu", "LayerNormalization"])
+    found = lint_model(model, recipe_limits())
+    assert [v.message for v in found] == [
+        "operator Gelu is parsed from TensorRT 10.0 on, not by TensorRT 8.5 - 10.11",
+        "operator LayerNormalization is parsed from TensorRT 8.6 on, not by TensorRT 8.5 - 10.11"]
+    assert lint_model(model, version_limits("10.3")) == []
+    assert lint_model(model) == []                       # no parser named: any TensorRT
+    swish = lint_model(_with_ops(["Swish"]), version_limits("10.15"))
+    assert [v.message for v in swish] == ["operator Swish is parsed from TensorRT 11.0 on, not by TensorRT 10.15"]
+
+
+def test_operators_no_tensorrt_parses_are_flagged():
+    found = lint_model(_with_ops(["StringNormalizer", "Bernoulli"]), recipe_limits())
+    assert [v.message for v in found] == [
+        "operator Bernoulli is not one TensorRT's ONNX parser supports (onnx-tensorrt's operator table)",
+        "operator StringNormalizer is not one TensorRT's ONNX parser supports (onnx-tensorrt's operator table)"]
+    custom = _with_ops([])
+    custom.graph.node.append(helper.make_node("QGemm", ["logits"], ["q"], name="ms", domain="com.microsoft"))
+    assert [v.rule for v in lint_model(custom)] == ["op"]

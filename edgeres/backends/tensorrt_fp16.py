@@ -16,6 +16,14 @@ The conversion itself is onnxconverter-common's ``convert_float_to_float16``
 clipped. A node whose constant weights, or whose output on the sample inputs, reach
 beyond +-65504 is kept in FP32 (the converter puts Casts around it), and values too small
 for FP16 are left to the converter's smallest-subnormal clamp.
+
+Two things the converter (1.16) gets wrong around kept nodes are put right after it
+(``_restore_fp32_boundaries``). It casts every kept node's output to FP16, even when that
+output is a graph output, which it then declares FLOAT16 whatever ``keep_io_types`` says:
+logits of 1.8e5 became inf. And it casts back to FP32 before each kept reader, folding the
+FP16 round trip away only when the value has a single reader. Afterwards a kept node writes
+an FP32 graph output itself, feeds kept readers directly, and keeps a Cast to FP16 only for
+FP16 readers, which the range check guarantees see values that fit FP16.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeres.backends.tensorrt_lint import QDQ_OPS, is_qdq
 from edgeres.errors import EdgeresError
 from edgeres.fileio import write_bytes_atomic
 from edgeres.optional import require
@@ -35,7 +44,6 @@ from edgeres.optional import require
 FP16_MAX = float(np.finfo(np.float16).max)             # 65504
 FP16_TINY = float(np.finfo(np.float16).smallest_subnormal)
 FP16_QDQ_OPSET = 19                                   # first opset whose Q/DQ take FP16 scales
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
 @dataclass
@@ -59,10 +67,6 @@ def _converter() -> tuple[Any, str]:
 
 def _opset(model: Any) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-
-
-def _is_qdq(model: Any) -> bool:
-    return any(n.op_type in QDQ_OPS for n in model.graph.node)
 
 
 def _constant_overflow(model: Any) -> dict[str, str]:
@@ -134,10 +138,76 @@ def _unshare(model: Any, keep: set[str]) -> None:
             node.input[:] = [f"{n}__fp32" if n in shared else n for n in node.input]
 
 
+def _is_cast(node: Any, to: int) -> bool:
+    return node.op_type == "Cast" and any(a.name == "to" and a.i == to for a in node.attribute)
+
+
+def _rename_uses(graph: Any, old: str, new: str) -> None:
+    """Every node input and output named ``old`` is named ``new``; a value_info for ``old`` goes."""
+    for node in graph.node:
+        node.input[:] = [new if n == old else n for n in node.input]
+        node.output[:] = [new if n == old else n for n in node.output]
+    for info in [v for v in graph.value_info if v.name == old]:
+        graph.value_info.remove(info)
+
+
+def _restore_fp32_outputs(graph: Any, float_outputs: set[str]) -> None:
+    """Graph outputs the converter declared FLOAT16 (kept nodes' outputs) are FP32 again, through a
+    Cast at the end that ``_drop_round_trips`` then folds into the kept node."""
+    from onnx import TensorProto, helper
+
+    for out in graph.output:
+        if out.name in float_outputs and out.type.tensor_type.elem_type == TensorProto.FLOAT16:
+            half = f"{out.name}__fp16"
+            _rename_uses(graph, out.name, half)
+            graph.node.append(helper.make_node("Cast", [half], [out.name], name=f"{out.name}__to_fp32",
+                                               to=TensorProto.FLOAT))
+            out.type.tensor_type.elem_type = TensorProto.FLOAT
+
+
+def _drop_round_trips(graph: Any) -> None:
+    """FP32 -> Cast(FP16) -> Cast(FP32) becomes the FP32 value itself (never rounded, never inf); a Cast
+    to FP16 left without readers goes."""
+    from onnx import TensorProto
+
+    types = {v.name: v.type.tensor_type.elem_type for v in (*graph.input, *graph.value_info)}
+    producer = {o: n for n in graph.node for o in n.output}
+    inputs, outputs = {i.name for i in graph.input}, {o.name for o in graph.output}
+    for back in [n for n in graph.node if _is_cast(n, TensorProto.FLOAT)]:
+        down = producer.get(back.input[0])
+        if down is None or not _is_cast(down, TensorProto.FLOAT16) or types.get(down.input[0]) != TensorProto.FLOAT:
+            continue
+        src, dst = down.input[0], back.output[0]
+        if dst in outputs and (src in inputs or src in outputs):
+            continue                                 # an input passed straight to an output: leave it
+        graph.node.remove(back)
+        if dst in outputs:
+            _rename_uses(graph, src, dst)            # the FP32 producer writes the graph output itself
+        else:
+            _rename_uses(graph, dst, src)            # kept readers read the FP32 value directly
+    read = {n for node in graph.node for n in node.input} | outputs
+    for cast in [n for n in graph.node if _is_cast(n, TensorProto.FLOAT16) and n.output[0] not in read]:
+        graph.node.remove(cast)
+
+
+def _restore_fp32_boundaries(half: Any, float_outputs: set[str]) -> None:
+    _restore_fp32_outputs(half.graph, float_outputs)
+    _drop_round_trips(half.graph)
+
+
+def _name_nodes(model: Any) -> None:
+    """Kept nodes are named to the converter (``node_block_list``): a nameless one gets a name."""
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}_{i}"
+
+
 def _convert(model: Any, dst: str | os.PathLike[str], sample: np.ndarray | None) -> Fp16Result:
     import onnx
 
     f16, name = _converter()
+    _name_nodes(model)
+    float_outputs = {o.name for o in model.graph.output if o.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
     keep = _constant_overflow(model)
     for node, why in _activation_overflow(model, sample).items():
         keep[node] = f"{keep[node]}; {why}" if node in keep else why
@@ -146,6 +216,7 @@ def _convert(model: Any, dst: str | os.PathLike[str], sample: np.ndarray | None)
         warnings.simplefilter("ignore")
         half = f16.convert_float_to_float16(model, min_positive_val=FP16_TINY, max_finite_val=FP16_MAX,
                                             keep_io_types=True, node_block_list=sorted(keep))
+    _restore_fp32_boundaries(half, float_outputs)
     onnx.checker.check_model(half)
     path = write_bytes_atomic(dst, half.SerializeToString())
     return Fp16Result(path, name, _opset(half), [f"{node}: {why}" for node, why in sorted(keep.items())])
@@ -156,7 +227,7 @@ def fp16_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     """FP16 copy of the FP32 ONNX ``src`` (FP32 I/O), written atomically to ``dst``."""
     onnx = require("onnx", "writing the FP16 ONNX")
     model = onnx.load(str(src))
-    if _is_qdq(model):
+    if is_qdq(model):
         raise EdgeresError(f"{src} is a Q/DQ (INT8) ONNX: its FP16 form is made by qdq_fp16_copy")
     return _convert(model, dst, sample)
 
@@ -168,7 +239,7 @@ def qdq_fp16_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     from onnx import version_converter
 
     model = onnx.load(str(src))
-    if not _is_qdq(model):
+    if not is_qdq(model):
         raise EdgeresError(f"{src} has no QuantizeLinear/DequantizeLinear nodes: it is not a Q/DQ INT8 ONNX")
     if _opset(model) < FP16_QDQ_OPSET:
         try:

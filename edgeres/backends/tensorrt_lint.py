@@ -10,16 +10,20 @@ violation, naming the node and the fix:
 - scales are positive and finite; activations are quantized per tensor (scalar scale);
   weights per tensor or per channel on the output-channel axis (Conv: 0; Gemm: 0 with
   transB=1, else 1).
-- no Q/DQ on the network output: the logits leave the graph in float.
+- no Q/DQ on the network output: the logits leave the graph in float (looked for through
+  value-preserving ops such as Cast, Identity, Reshape and Flatten, so the FP16 converter's
+  ``DequantizeLinear -> Cast(FLOAT) -> logits`` is caught too).
 - a residual Add after an INT8 convolution has its *other* input quantized too, else
   TensorRT cannot fuse the Add (and the ReLU after it) into the convolution.
 - the opset is within what each named TensorRT version's ONNX parser takes, FP16 scales only
-  from opset 19, and every operator is one those parsers support.
+  from opset 19, and every operator is one those parsers support (``tensorrt_ops``: onnx-tensorrt's
+  operator table, with the version each operator arrived in).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from edgeres.optional import require
+from edgeres.backends.tensorrt_ops import ParserLimit, parses, since
+from edgeres.backends.tensorrt_plan import parse_version
+from edgeres.backends.tensorrt_recipes import RECIPES, recipe_for
+from edgeres.errors import EdgeresError, UsageError
+from edgeres.onnxutil import load_onnx
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 WEIGHTED = ("Conv", "Gemm", "MatMul", "ConvTranspose")
@@ -35,15 +43,8 @@ FP16_SCALES_FROM_OPSET = 19
 PER_CHANNEL_FROM_OPSET = 13
 INT8, UINT8, FLOAT, FLOAT16 = 3, 2, 1, 10   # onnx.TensorProto data types
 
-# Operators of ResNet-family graphs (and their usual export noise) that TensorRT's ONNX parser
-# supports from 8.5 on (onnx-tensorrt docs/operators.md); an op outside this set is reported.
-TENSORRT_OPS = frozenset({
-    "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv", "ConvTranspose",
-    "DequantizeLinear", "Div", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid",
-    "HardSwish", "Identity", "LeakyRelu", "MatMul", "MaxPool", "Mul", "Pad", "QuantizeLinear", "ReduceMean",
-    "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub", "Transpose",
-    "Unsqueeze",
-})
+# Ops between a DequantizeLinear and a graph output that leave the INT8-rounded values as they are.
+VALUE_PRESERVING = ("Cast", "CastLike", "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose")
 
 
 @dataclass(frozen=True)
@@ -177,9 +178,8 @@ def _residual_adds(model: Any) -> Iterable[Violation]:
 def _output_qdq(model: Any) -> Iterable[Violation]:
     producer = {o: n for n in model.graph.node for o in n.output}
     for out in model.graph.output:
-        node = producer.get(out.name)
-        hops = 0
-        while node is not None and node.op_type in ("Identity", "Flatten", "Reshape") and hops < 4:
+        node, hops = producer.get(out.name), 0
+        while node is not None and node.op_type in VALUE_PRESERVING and node.input and hops < len(producer):
             node, hops = producer.get(node.input[0]), hops + 1
         if node is not None and node.op_type in QDQ_OPS:
             yield Violation(node.name or node.output[0], "output-quantized",
@@ -187,18 +187,39 @@ def _output_qdq(model: Any) -> Iterable[Violation]:
                             "leave the output in float")
 
 
-def _opset_and_ops(model: Any, opset: int, limits: Sequence[tuple[str, int]]) -> Iterable[Violation]:
-    for label, max_opset in limits:
-        if opset > max_opset:
-            yield Violation("(model)", "opset", f"opset {opset} is above {max_opset}, the newest {label} parses")
-    unknown = sorted({n.op_type for n in model.graph.node if n.domain in ("", "ai.onnx")} - TENSORRT_OPS)
-    unknown += sorted({f"{n.domain}.{n.op_type}" for n in model.graph.node if n.domain not in ("", "ai.onnx")})
-    for op in unknown:
-        yield Violation("(model)", "op", f"operator {op} is not one edgeres knows TensorRT's ONNX parser supports")
+def _version_text(version: Sequence[int]) -> str:
+    return ".".join(map(str, version))
 
 
-def lint_model(model: Any, limits: Sequence[tuple[str, int]] = ()) -> list[Violation]:
-    """Every violation in the Q/DQ ``model``; ``limits``: (TensorRT label, newest opset it parses) pairs."""
+def _opset_and_ops(model: Any, opset: int, limits: Sequence[ParserLimit]) -> Iterable[Violation]:
+    for limit in limits:
+        if opset > limit.max_opset:
+            yield Violation("(model)", "opset", f"opset {opset} is above {limit.max_opset}, the newest {limit.label} "
+                                                "parses")
+    ops = sorted({n.op_type for n in model.graph.node if n.domain in ("", "ai.onnx")})
+    for op in ops:
+        first = since(op)
+        if first is None:
+            yield Violation("(model)", "op", f"operator {op} is not one TensorRT's ONNX parser supports "
+                                             "(onnx-tensorrt's operator table)")
+            continue
+        for limit in limits:
+            if not parses(op, limit.version):
+                yield Violation("(model)", "op", f"operator {op} is parsed from TensorRT {_version_text(first)} on, "
+                                                 f"not by {limit.label}")
+    for op in sorted({f"{n.domain}.{n.op_type}" for n in model.graph.node if n.domain not in ("", "ai.onnx")}):
+        yield Violation("(model)", "op", f"operator {op} is outside the ONNX domain: TensorRT parses it only with a "
+                                         "plugin of that name")
+
+
+def is_qdq(model: Any) -> bool:
+    """Whether ``model`` has QuantizeLinear/DequantizeLinear nodes (an INT8 Q/DQ model)."""
+    return any(n.op_type in QDQ_OPS for n in model.graph.node)
+
+
+def lint_model(model: Any, limits: Sequence[ParserLimit] = ()) -> list[Violation]:
+    """Every violation in the Q/DQ ``model`` for the TensorRT parsers in ``limits`` (operators: any
+    TensorRT when there are none)."""
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     axes = _weight_axes(model)
     producer = {o: n for n in model.graph.node for o in n.output}
@@ -215,10 +236,34 @@ def lint_model(model: Any, limits: Sequence[tuple[str, int]] = ()) -> list[Viola
     return found
 
 
-def lint_qdq(path: str | os.PathLike[str], limits: Sequence[tuple[str, int]] = ()) -> list[Violation]:
-    """Lint the Q/DQ ONNX file ``path``."""
-    onnx = require("onnx", "checking a Q/DQ ONNX against TensorRT's rules")
-    return lint_model(onnx.load(str(Path(path)), load_external_data=False), limits)
+def recipe_limits(names: Sequence[str] | None = None) -> list[ParserLimit]:
+    """The parsers of the kit's recipes named (every recipe when None), each as its range's oldest version."""
+    return [ParserLimit(r.label.split(" (")[0], r.first, r.max_opset) for r in RECIPES
+            if names is None or r.name in names]
 
 
-__all__ = ["TENSORRT_OPS", "Violation", "lint_model", "lint_qdq"]
+def version_limits(text: str) -> list[ParserLimit]:
+    """The parser of TensorRT ``text`` ('10.3', '8.5.2'): its own operator table, and the opset limit of
+    the kit recipe that covers it."""
+    if not re.fullmatch(r"\d+(\.\d+){0,3}", text.strip()):
+        raise UsageError(f"{text!r} is not a TensorRT version: give MAJOR.MINOR[.PATCH], e.g. 10.3")
+    version = parse_version(text.strip())
+    try:
+        recipe = recipe_for(version)
+    except EdgeresError as exc:
+        raise UsageError(str(exc)) from None
+    return [ParserLimit(f"TensorRT {text.strip()}", version, recipe.max_opset)]
+
+
+def lint_qdq(path: str | os.PathLike[str], limits: Sequence[ParserLimit] = ()) -> list[Violation]:
+    """Lint the Q/DQ ONNX file ``path``; an ``EdgeresError`` when it is missing, not an ONNX model, or
+    has no Q/DQ nodes (an FP32 model is not an INT8 Q/DQ model: nothing to lint)."""
+    model = load_onnx(Path(path), load_external_data=False)
+    if not is_qdq(model):
+        raise EdgeresError(f"{path} has no QuantizeLinear/DequantizeLinear nodes: it is not an INT8 Q/DQ model, "
+                           "so there is nothing to lint (lint the INT8 ONNX that `edgeres quantize` writes)")
+    return lint_model(model, limits)
+
+
+__all__ = ["QDQ_OPS", "VALUE_PRESERVING", "Violation", "is_qdq", "lint_model", "lint_qdq", "recipe_limits",
+           "version_limits"]

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from edgeres.backends.tensorrt_fp16 import fp16_copy, qdq_fp16_copy
-from edgeres.backends.tensorrt_lint import lint_qdq
-from edgeres.backends.tensorrt_recipes import ONNX_FILES, RECIPES
+from edgeres.backends.tensorrt_lint import lint_qdq, recipe_limits
+from edgeres.backends.tensorrt_recipes import ONNX_FILES
 from edgeres.errors import EdgeresError
 from edgeres.optional import require, version_of
 from edgeres.validate.metrics import compare
@@ -107,13 +107,11 @@ def check_onnx(key: str, path: Path, inputs: np.ndarray, labels: np.ndarray | No
 
 def lint_files(root: Path, files: Mapping[str, str]) -> dict[str, Any]:
     """Lint every Q/DQ ONNX of the kit for the recipes that build from it."""
-    by_name = {r.name: r for r in RECIPES}
     out = {}
     for key, rel in files.items():
         if key not in PARSED_BY:
             continue
-        limits = [(by_name[n].label.split(" (")[0], by_name[n].max_opset) for n in PARSED_BY[key]]
-        violations = lint_qdq(root / rel, limits)
+        violations = lint_qdq(root / rel, recipe_limits(PARSED_BY[key]))
         out[rel] = {"recipes": list(PARSED_BY[key]), "violations": [v.to_dict() for v in violations],
                     "lines": [v.line(rel) for v in violations], "ok": not violations}
     return out

@@ -10,6 +10,7 @@ from typing import Any
 from edgeres import limits
 from edgeres.argtypes import checked_by, integer, number
 from edgeres.cli.common import emit
+from edgeres.cli.kit_lint import add_kit_lint
 from edgeres.limits import parse_batches
 from edgeres.table import format_table
 
@@ -45,6 +46,7 @@ def add_kit(sub: argparse._SubParsersAction) -> None:
     s.add_argument("kit", help="the kit folder or its .tar.gz")
     s.add_argument("--json", action="store_true", help="print kit.json")
     s.set_defaults(handler=_run_kit_show)
+    add_kit_lint(ksub)
 
 
 def _run_kit_build(args: argparse.Namespace) -> int:
