@@ -99,7 +99,7 @@ def render_markdown(report: Report, plot_written: bool, plot_note: str | None) -
                 f"class names from {m['classes_from']}" if m.get("classes_from") else None]
         out += [", ".join(b for b in bits if b), ""]
     if not rows:
-        out += ["No measured rows: nothing was built or timed here (the notes say where the rows come from).", ""]
+        out += ["No measured rows: nothing was timed here (the notes say where the rows come from).", ""]
     else:
         out += _rows_section(rows, headers, body, align, plot_written, plot_note)
     out += profile_section(rows)
