@@ -88,9 +88,10 @@ def opset_copy(src: Path, dst: Path, opset: int) -> dict[str, Any]:
     model = onnx.load(str(src))
     before = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     how = f"onnx.version_converter {version_of('onnx')}"
+    converted: Any
     try:
         converted = version_converter.convert_version(model, opset)
-    except Exception as exc:   # the converter raises bare RuntimeErrors for an op it has no adapter for
+    except RuntimeError as exc:   # the converter's C++ assertion for an op it has no adapter for
         converted = _relabel(model, opset, before)
         if converted is None:
             raise EdgeresError(f"{src.name} cannot be converted from opset {before} to {opset} for the older "
@@ -99,7 +100,7 @@ def opset_copy(src: Path, dst: Path, opset: int) -> dict[str, Any]:
         how = f"opset lowered: the operators' changes since {opset} only widened their types"
     try:
         onnx.checker.check_model(converted, full_check=True)
-    except Exception as exc:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise EdgeresError(f"{src.name} at opset {opset} fails onnx.checker: {str(exc).splitlines()[0]}") from None
     onnx.save(converted, str(dst))
     return {"from_opset": before, "to_opset": opset, "how": how}

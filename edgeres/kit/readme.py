@@ -118,19 +118,20 @@ def _frames_and_cpp_lines(manifest: Mapping[str, Any]) -> list[str]:
              ("For an engine that takes uint8 HWC frames (cast, colour order, mean/std and layout inside it), write "
               "the frame-input ONNX (input `frame`) from the ONNX your TensorRT's recipe builds from, then build it "
               f"with that recipe's build line, `--onnx=` the frame ONNX and `{shapes}` in place of the "
-              f"`{manifest['input']['name']}` shapes:"), ""]
+              f"`{manifest['input']['name']}` shapes:"),
+             ""]
     for onnx, recipes in _frame_sources(manifest["recipes"]).items():
-        lines += [f"{', '.join(recipes)}:", "",
-                  f"    python -m edgeres.export.frame_input {onnx} {onnx.replace('.onnx', '.frame.onnx')} "
-                  "--preprocess preprocess.json --order BGR", ""]
+        command = (f"    python -m edgeres.export.frame_input {onnx} {onnx.replace('.onnx', '.frame.onnx')} "
+                   "--preprocess preprocess.json --order BGR")
+        lines += [f"{', '.join(recipes)}:", "", command, ""]
     old = [r["label"].split(" (")[0] for r in manifest["recipes"] if parse_version(r["first"]) < UINT8_INPUT_FROM]
     if old:
         lines += [(f"{', '.join(old)}: no frame-input engine: TensorRT's ONNX parser takes uint8 inputs from 8.5 "
                    "(onnx-tensorrt changelog); cast and normalise the frames in the application there."), ""]
     return lines + [
-        "edgeres's `examples/cpp` runs an engine of a bundle (`edgeres package engines/model_<p>.engine "
-        f"--target {manifest['target']['name']} --out bundle`) with TensorRT's C++ runtime (enqueueV3 on a "
-        "CUDA stream):", "",
+        ("edgeres's `examples/cpp` runs an engine of a bundle (`edgeres package engines/model_<p>.engine "
+         f"--target {manifest['target']['name']} --out bundle`) with TensorRT's C++ runtime (enqueueV3 on a "
+         "CUDA stream):"), "",
         "    cmake -S examples/cpp -B build/cpp -DEDGERES_WITH_TENSORRT=ON -DEDGERES_WITH_OPENVINO=OFF",
         "    cmake --build build/cpp -j && build/cpp/edgeres_run bundle image.jpg --bench 200", ""]
 
