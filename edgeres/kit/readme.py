@@ -114,13 +114,14 @@ def _frames_and_cpp_lines(manifest: Mapping[str, Any]) -> list[str]:
     batch = BatchProfile.parse(manifest["profiles"]["batch"])
     shapes = " ".join(f"--{k}Shapes=frame:{n}x{h}x{w}x3" for k, n in (("min", batch.min), ("opt", batch.opt),
                                                                       ("max", batch.max)))
-    lines = ["## Camera frames and C++", "",
-             ("For an engine that takes uint8 HWC frames (cast, colour order, mean/std and layout inside it), write "
-              "the frame-input ONNX (input `frame`) from the ONNX your TensorRT's recipe builds from, then build it "
-              f"with that recipe's build line, `--onnx=` the frame ONNX and `{shapes}` in place of the "
-              f"`{manifest['input']['name']}` shapes:"),
-             ""]
-    for onnx, recipes in _frame_sources(manifest["recipes"]).items():
+    sources = _frame_sources(manifest["recipes"])
+    lines = ["## Camera frames and C++", ""]
+    if sources:
+        lines += [("For an engine that takes uint8 HWC frames (cast, colour order, mean/std and layout inside it), "
+                   "write the frame-input ONNX (input `frame`) from the ONNX your TensorRT's recipe builds from, then "
+                   f"build it with that recipe's build line, `--onnx=` the frame ONNX and `{shapes}` in place of the "
+                   f"`{manifest['input']['name']}` shapes:"), ""]
+    for onnx, recipes in sources.items():
         command = (f"    python -m edgeres.export.frame_input {onnx} {onnx.replace('.onnx', '.frame.onnx')} "
                    "--preprocess preprocess.json --order BGR")
         lines += [f"{', '.join(recipes)}:", "", command, ""]
