@@ -150,6 +150,19 @@ def test_kit_build_checks_its_options_against_the_kit_before_looking_for_tensorr
     assert message in err and "TensorRT is not installed" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_kit_build_without_tensorrt_says_so_once_the_options_pass(tmp_path, models, capsys):  # noqa: F811
+    from edgeres.backends.tensorrt_cuda import _load_tensorrt
+
+    if _load_tensorrt()[0] is not None:
+        pytest.skip("TensorRT is installed here")
+    res = _write(tmp_path, models, target="jetson", precisions=["fp16"])
+    assert main(["kit", "build", str(res.path), "--batch", "1,8"]) == 1
+    err = capsys.readouterr().err
+    assert "TensorRT is not installed / no NVIDIA GPU" in err and len(err.strip().splitlines()) == 1
+    assert main(["kit", "build", str(tmp_path / "no-kit")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
 def test_kit_show_says_a_file_that_is_not_a_kit_is_not_a_kit(tmp_path, capsys):
     report = tmp_path / "report.md"
     report.write_text("# a report\n")

@@ -77,14 +77,6 @@ def test_load_without_tensorrt_gives_the_clear_message(tmp_path):
         trt_backend.BACKEND.load(Artifact.load(art.path))
 
 
-@pytest.mark.skipif(not _no_real_tensorrt(), reason="TensorRT is installed here")
-def test_kit_build_cli_without_tensorrt(tmp_path, capsys):
-    assert main(["kit", "build", str(tmp_path / "kit")]) == 1
-    err = capsys.readouterr().err
-    assert "TensorRT is not installed / no NVIDIA GPU" in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
-
-
 def test_stub_only_namespace_is_not_tensorrt(monkeypatch):
     import types
 
