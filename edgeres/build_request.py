@@ -138,8 +138,9 @@ def resolve_precisions(target: Target, asked: list[str] | None) -> tuple[list[st
         chosen = list(dict.fromkeys(asked))
         for p in chosen:
             if p not in target.precisions:
-                raise UsageError(f"target {target.name} offers {', '.join(target.precisions)}; "
-                                 f"precision '{p}' is not one of them")
+                reason = target.device.get(f"{p}_refused")   # the target's own why (Maxwell has no fast INT8)
+                raise UsageError(f"target {target.name} offers {', '.join(target.precisions)}; precision '{p}' is "
+                                 f"not one of them" + (f": {reason}" if reason else ""))
     if FP32 not in chosen and FP32 in target.precisions:
         chosen.insert(0, FP32)  # the reference every other precision is compared with
     skipped: list[str] = []

@@ -23,7 +23,7 @@ from edgeres import schemas
 from edgeres.artifact import BatchProfile
 from edgeres.backends import backend_names, get_backend
 from edgeres.backends.base import PRECISIONS, Availability
-from edgeres.errors import EdgeresError
+from edgeres.errors import EdgeresError, UsageError
 
 try:  # Python 3.11+
     import tomllib
@@ -120,11 +120,13 @@ def parse_target(data: dict[str, Any], source: Path) -> Target:
         profile = BatchProfile.parse(str(data.get("batch_profile", "1:1:8")))
     except EdgeresError as exc:
         raise EdgeresError(f"{where}: key 'batch_profile': {exc}") from None
-    return Target(
+    target = Target(
         name=name, backend=backend, precisions=precisions, default_precisions=defaults,
         description=data.get("description", ""), aliases=aliases, batch_profile=profile,
         accuracy_budget=budget, options=dict(options), device=dict(data.get("device", {})), source=source,
     )
+    get_backend(backend).check_target(target)
+    return target
 
 
 def load_target_file(path: str | os.PathLike[str]) -> Target:
@@ -207,7 +209,7 @@ def get_target(name_or_path: str | os.PathLike[str] | Target,
     match = difflib.get_close_matches(text, names, n=1, cutoff=0.5)
     hint = f" Did you mean '{match[0]}'?" if match else ""
     known = ", ".join(sorted(targets)) or "none (no target files found)"
-    raise EdgeresError(f"unknown target '{text}'.{hint} Known targets: {known} (see 'edgeres targets')")
+    raise UsageError(f"unknown target '{text}'.{hint} Known targets: {known} (see 'edgeres targets')")
 
 
 def describe(target: Target, availability: Availability | None = None) -> dict[str, Any]:

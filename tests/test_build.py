@@ -180,7 +180,10 @@ def test_recommendation_reads_agreement_when_top1_means_nothing():
     (["build", "--target", "cpu", "--depth", "18", "--num-classes", "0"], "--num-classes: must be at least 1", 2),
     (["build", "--target", "cpu", "--depth", "18", "--bench-seconds", "0"], "--bench-seconds: must be more than 0", 2),
     (["build", "--target", "cpu", "--depth", "42"], "unsupported depth 42", 2),
-    (["build", "--target", "cpux", "--depth", "18"], "unknown target 'cpux'", 1),
+    (["build", "--target", "cpux", "--depth", "18"], "unknown target 'cpux'", 2),
+    (["build", "--target", "jetson-nan", "--depth", "18"], "Did you mean 'jetson-nano'?", 2),
+    (["build", "--target", "jetson-nano", "--depth", "18", "--precision", "int8"],
+     "precision 'int8' is not one of them: no fast INT8 on Maxwell", 2),
     (["build", "--target", "cpu", "--depth", "18", "--precision", "bf16"], "precision 'bf16' is not one of them", 2),
     (["build", "--target", "cpu", "--depth", "18", "--calib", "/no/such/folder"], "does not exist", 1),
 ])

@@ -299,15 +299,15 @@ def test_package_cli(tmp_path, capsys):
     assert data["manifest"]["labels"][0] == "L0" and data["tarball"].endswith("bundle.tar.gz")
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["package", "{art}", "--out", "{tmp}/b"], "name one with --target"),
-    (["package", "{tmp}/none.onnx", "--target", "x", "--out", "{tmp}/b"], "does not exist"),
-    (["package", "{art}", "--target", "jetsn", "--out", "{tmp}/b"], "unknown target 'jetsn'"),
+@pytest.mark.parametrize("argv,message,code", [
+    (["package", "{art}", "--out", "{tmp}/b"], "name one with --target", 1),
+    (["package", "{tmp}/none.onnx", "--target", "x", "--out", "{tmp}/b"], "does not exist", 1),
+    (["package", "{art}", "--target", "jetsn", "--out", "{tmp}/b"], "unknown target 'jetsn'", 2),
 ])
-def test_package_cli_errors(tmp_path, capsys, argv, message):
+def test_package_cli_errors(tmp_path, capsys, argv, message, code):
     art = tiny_artifact(tmp_path / "build")
     argv = [a.format(art=art.path, tmp=tmp_path) for a in argv]
-    assert main(argv) == 1
+    assert main(argv) == code
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 

@@ -184,7 +184,7 @@ def test_targets_show_prints_toml_that_loads_back_as_the_same_target(builtin, tm
 
 
 @pytest.mark.parametrize("argv,code,message", [
-    (["targets", "show", "bse-cpu"], 1, "Did you mean 'base-cpu'"),
+    (["targets", "show", "bse-cpu"], 2, "Did you mean 'base-cpu'"),   # a name the command line got wrong
     (["targets", "show"], 2, "name the target to show"),
     (["targets", "show", "a", "b"], 2, "unexpected arguments"),
 ])

@@ -14,32 +14,30 @@ from edgeres.backends.tensorrt_plan import plan_engine
 from edgeres.backends.tensorrt_recipes import (
     RECIPES,
     EngineVariant,
-    check_rendered,
     dla_supported,
-    edge_versions,
     engine_variants,
     recipe_for,
-    render_recipes,
     trtexec_accepts,
     unknown_flags,
 )
+from edgeres.backends.tensorrt_render import check_rendered, edge_versions, render_recipes
 from edgeres.errors import EdgeresError
 from edgeres.targets import get_target
 
-ALL_ONNX = ["fp32", "fp16", "int8", "int8_fp16"]
+ALL_ONNX = ["fp32", "fp32_opset13", "fp16", "int8", "int8_fp16"]
 PRECISION_FLAGS = ("--int8", "--fp16", "--best", "--calib", "--bf16")
 
 
-def _render(target="jetson", dla_cores=2, precisions=("fp32", "fp16", "int8")):
+def _render(target="jetson", dla_cores=2, precisions=("fp32", "fp16", "int8"), **options):
     t = get_target(target)
-    return render_recipes(list(precisions), t.options, t.batch_profile, ["N", 3, 224, 224], "input", ALL_ONNX,
-                          dla_cores)
+    return render_recipes(list(precisions), {**t.options, **options}, t.batch_profile, ["N", 3, 224, 224], "input",
+                          ALL_ONNX, dla_cores, t.device.get("tensorrt_max"))
 
 
 @pytest.mark.parametrize("version,name", [((8, 5, 2), "trt8.5-10.11"), ((8, 6, 2), "trt8.5-10.11"),
                                           ((10, 3, 0), "trt8.5-10.11"), ((10, 11), "trt8.5-10.11"),
                                           ((10, 12), "trt10.12-10.x"), ((10, 13, 0, 35), "trt10.12-10.x"),
-                                          ((11, 0), "trt11"), ((11, 4, 1), "trt11")])
+                                          ((11, 0), "trt11"), ((11, 4, 1), "trt11"), ((8, 2, 1), "trt8.2-8.4")])
 def test_recipe_chosen_by_the_tensorrt_version_found(version, name):
     assert recipe_for(version).name == name
 
@@ -50,9 +48,9 @@ def test_which_tensorrt_versions_drive_the_dla(version, dla):
     assert dla_supported(version) is dla
 
 
-def test_no_recipe_before_tensorrt_8_5():
+def test_no_recipe_before_tensorrt_8_2():
     with pytest.raises(EdgeresError, match="older than any recipe"):
-        recipe_for((8, 2, 1))
+        recipe_for((8, 0, 1))
 
 
 def test_each_recipes_trtexec_lines_use_only_flags_its_versions_accept():

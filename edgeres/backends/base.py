@@ -200,6 +200,10 @@ class Backend:
         if not available.ok:
             raise EdgeresError(available.reason)
 
+    def check_target(self, target: Target) -> None:
+        """Refuse, when the target loads, option values its device cannot honour (the [options]
+        types are already checked); the default accepts every value."""
+
     def unsupported(self, precision: str, target: Target) -> str | None:
         """Why this machine cannot build ``precision`` for ``target`` (None when it can)."""
         return None

@@ -222,6 +222,11 @@ class TensorRTBackend(Backend):
         trt = require_tensorrt()
         return {"tensorrt": str(trt.__version__), "gpu": gpu_info().to_dict(), "dla_cores": dla_cores()}
 
+    def check_target(self, target: Any) -> None:
+        from edgeres.backends.tensorrt_target import check_target_options
+
+        check_target_options(target)
+
     def kit_reason(self, target: Any) -> str | None:
         """TensorRT not usable here, or a GPU of another compute capability than the target's."""
         available = self.available()

@@ -237,9 +237,10 @@ def lint_model(model: Any, limits: Sequence[ParserLimit] = ()) -> list[Violation
 
 
 def recipe_limits(names: Sequence[str] | None = None) -> list[ParserLimit]:
-    """The parsers of the kit's recipes named (every recipe when None), each as its range's oldest version."""
-    return [ParserLimit(r.label.split(" (")[0], r.first, r.max_opset) for r in RECIPES
-            if names is None or r.name in names]
+    """The parsers of the kit's recipes named (every recipe that builds INT8 when None), each as its range's
+    oldest version."""
+    chosen = [r for r in RECIPES if (r.name in names if names is not None else "int8" in r.precisions)]
+    return [ParserLimit(r.label.split(" (")[0], r.first, r.max_opset) for r in chosen]
 
 
 def version_limits(text: str) -> list[ParserLimit]:

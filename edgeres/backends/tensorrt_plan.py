@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgeres.artifact import BatchProfile
-from edgeres.errors import EdgeresError
+from edgeres.errors import EdgeresError, UsageError
 
 MIN_TENSORRT = (8, 5)
 STRONGLY_TYPED_FLAG_FROM = (9, 1)
@@ -248,19 +248,20 @@ class EnginePlan:
 
 def plan_engine(precision: str, trt_version: Sequence[int], options: Mapping[str, Any] | None = None, *,
                 batch: BatchProfile | None = None, num_dla_cores: int | None = None,
-                have_fp16_onnx: bool = True) -> EnginePlan:
+                have_fp16_onnx: bool = True, oldest: Sequence[int] = MIN_TENSORRT) -> EnginePlan:
     """Decide how to build ``precision`` with this TensorRT version and these (resolved) options.
 
     ``have_fp16_onnx``: an FP16 copy of the FP32 ONNX is (or can be made) available, which
     strongly typed FP16 needs. ``num_dla_cores``: what the device reports (None: unknown,
-    e.g. when planning on a host for a kit's README).
+    e.g. when planning on a host for a kit's README). ``oldest``: the oldest TensorRT planned for
+    (a kit's trtexec-only recipe for 8.2 plans below what edgeres itself runs on).
     """
     opts = resolve_options(options)
     version = tuple(trt_version)
     vtext = ".".join(str(v) for v in version)
     if precision not in ENGINE_PRECISIONS:
         raise EdgeresError(f"TensorRT builds {', '.join(ENGINE_PRECISIONS)} engines here, not {precision!r}")
-    if version < MIN_TENSORRT:
+    if version < tuple(oldest):
         raise EdgeresError(f"TensorRT {vtext} is too old: edgeres needs 8.5 or newer (JetPack 5.1+)")
     typed = choose_typed_mode(version, str(opts["typed_mode"]))
     mode, reason = typed.mode, typed.reason
@@ -334,7 +335,7 @@ def check_target_precision(target_name: str, target_precisions: Sequence[str], d
         if cc_value != "device":
             reason = int8_refusal(parse_cc(cc_value))
     why = f": {reason}" if reason else ""
-    raise EdgeresError(f"target {target_name} does not support {precision}{why}. "
+    raise UsageError(f"target {target_name} does not support {precision}{why}. "
                        f"It supports: {', '.join(target_precisions)}")
 
 
@@ -364,9 +365,10 @@ def check_engine_compat(metadata: Mapping[str, Any], trt_version: str, cc: tuple
 
 def trtexec_command(plan: EnginePlan, onnx: str, engine: str, input_name: str,
                     shapes: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None,
-                    timing_cache: str | None = "timing.cache", stronglytyped_flag: bool = True) -> str:
+                    timing_cache: str | None = "timing.cache", stronglytyped_flag: bool = True,
+                    workspace_flag: str = "--memPoolSize") -> str:
     """The trtexec line that builds the same engine as ``plan`` (``--stronglyTyped`` only where asked:
-    TensorRT 11's trtexec is always strongly typed)."""
+    TensorRT 11's trtexec is always strongly typed; ``--workspace=N`` before TensorRT 8.4)."""
     args = ["trtexec", f"--onnx={onnx}", f"--saveEngine={engine}"]
     if "STRONGLY_TYPED" in plan.network_flags and stronglytyped_flag:
         args.append("--stronglyTyped")
@@ -379,7 +381,8 @@ def trtexec_command(plan: EnginePlan, onnx: str, engine: str, input_name: str,
     if shapes is not None:
         for flag, shape in zip(("--minShapes", "--optShapes", "--maxShapes"), shapes):
             args.append(f"{flag}={input_name}:{shape_str(shape)}")
-    args.append(f"--memPoolSize=workspace:{plan.workspace_bytes >> 20}")
+    mib = plan.workspace_bytes >> 20
+    args.append(f"--workspace={mib}" if workspace_flag == "--workspace" else f"--memPoolSize=workspace:{mib}")
     if plan.optimization_level is not None:
         args.append(f"--builderOptimizationLevel={plan.optimization_level}")
     if plan.timing_cache and timing_cache:

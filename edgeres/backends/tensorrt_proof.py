@@ -21,7 +21,8 @@ import numpy as np
 
 from edgeres.backends.tensorrt_fp16 import fp16_copy, qdq_fp16_copy
 from edgeres.backends.tensorrt_lint import lint_qdq, recipe_limits
-from edgeres.backends.tensorrt_recipes import ONNX_FILES
+from edgeres.backends.tensorrt_plan import STRONGLY_TYPED_FLAG_FROM
+from edgeres.backends.tensorrt_recipes import ONNX_FILES, RECIPES, Recipe
 from edgeres.errors import EdgeresError
 from edgeres.optional import require, version_of
 from edgeres.validate.metrics import compare
@@ -43,6 +44,7 @@ class Tolerance:
 # INT8 legitimately changes many top-1s whose logits are nearly tied.
 TOLERANCES = {
     "fp32": Tolerance(0.999, 0.99999),
+    "fp32_opset13": Tolerance(0.999, 0.99999),   # the same graph, older operator versions
     "fp16": Tolerance(0.99, 0.9995),
     "int8": Tolerance(0.5, 0.99),
     "int8_fp16": Tolerance(0.5, 0.99),
@@ -51,20 +53,81 @@ TOLERANCES = {
 PARSED_BY = {"int8": ("trt8.5-10.11",), "int8_fp16": ("trt10.12-10.x", "trt11")}
 
 
-def write_kit_onnx(root: Path, fp32_onnx: Path, qdq_onnx: Path | None, fp16_onnx: Any, precisions: Sequence[str],
-                   sample: np.ndarray) -> dict[str, Any]:
-    """Copy or convert every ONNX the kit's recipes need into ``root``: {"files": {key: path}, "conversions"}.
+# Operators whose versions between opset 13 and 17 only widened the types they take (bfloat16, more
+# integer types: ONNX's Changelog.md), so a float32 node means the same at 13. onnx's version_converter
+# has no down-adapters for them (it stops at "No Adapter From Version $14 for Relu").
+_TYPES_ONLY = {("Relu", 14), ("Add", 14), ("Sub", 14), ("Mul", 14), ("Div", 14), ("Identity", 14),
+               ("Identity", 16), ("BatchNormalization", 15), ("Pow", 15)}
 
-    ``fp16_onnx``: True to convert here, a path to ship that file, False for none.
+
+def _relabel(model: Any, opset: int, before: int) -> Any | None:
+    """``model`` with its opset lowered where every operator change since ``opset`` is a type-only one
+    (``_TYPES_ONLY``) and every tensor is float32; None otherwise."""
+    from onnx import TensorProto, defs, helper
+
+    changes = {(n.op_type, defs.get_schema(n.op_type, v).since_version) for n in model.graph.node
+               for v in range(opset + 1, before + 1)}
+    changes = {(op, v) for op, v in changes if v > opset}
+    floats = all(i.data_type == TensorProto.FLOAT for i in model.graph.initializer)
+    if not floats or not changes <= _TYPES_ONLY:
+        return None
+    out = type(model)()
+    out.CopyFrom(model)
+    del out.opset_import[:]
+    out.opset_import.extend([helper.make_opsetid("", opset)])
+    return out
+
+
+def opset_copy(src: Path, dst: Path, opset: int) -> dict[str, Any]:
+    """``src`` for an older ONNX parser (TensorRT 8.2 parses opsets up to 13): onnx's version_converter,
+    else, where every operator change since ``opset`` only widened types, the same graph at ``opset``;
+    checked by onnx.checker with full shape inference against the older schemas either way."""
+    onnx = require("onnx", "writing the kit's opset-13 ONNX")
+    from onnx import version_converter
+
+    model = onnx.load(str(src))
+    before = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    how = f"onnx.version_converter {version_of('onnx')}"
+    converted: Any
+    try:
+        converted = version_converter.convert_version(model, opset)
+    except RuntimeError as exc:   # the converter's C++ assertion for an op it has no adapter for
+        converted = _relabel(model, opset, before)
+        if converted is None:
+            raise EdgeresError(f"{src.name} cannot be converted from opset {before} to {opset} for the older "
+                               f"TensorRT parser: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                               ) from None
+        how = f"opset lowered: the operators' changes since {opset} only widened their types"
+    try:
+        onnx.checker.check_model(converted, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise EdgeresError(f"{src.name} at opset {opset} fails onnx.checker: {str(exc).splitlines()[0]}") from None
+    onnx.save(converted, str(dst))
+    return {"from_opset": before, "to_opset": opset, "how": how}
+
+
+def write_kit_onnx(root: Path, fp32_onnx: Path, qdq_onnx: Path | None, fp16_onnx: Any, precisions: Sequence[str],
+                   sample: np.ndarray, recipes: Sequence[Recipe] = RECIPES) -> dict[str, Any]:
+    """Copy or convert every ONNX the kit's ``recipes`` need into ``root``: {"files": {key: path}, "conversions"}.
+
+    ``fp16_onnx``: True to convert here, a path to ship that file, False for none. The FP16 forms are
+    written only where a recipe may build strongly typed (TensorRT 9.1+), the opset-13 FP32 copy only
+    where a recipe's parser needs it.
     """
     files: dict[str, str] = {"fp32": ONNX_FILES["fp32"]}
     made: dict[str, Any] = {}
+    strong = any(r.below is None or r.below > STRONGLY_TYPED_FLAG_FROM for r in recipes)
     shutil.copyfile(fp32_onnx, root / ONNX_FILES["fp32"])
+    if any(r.fp32_key == "fp32_opset13" for r in recipes):
+        made["fp32_opset13"] = opset_copy(fp32_onnx, root / ONNX_FILES["fp32_opset13"], 13)
+        files["fp32_opset13"] = ONNX_FILES["fp32_opset13"]
     if "int8" in precisions and qdq_onnx is not None:
         shutil.copyfile(qdq_onnx, root / ONNX_FILES["int8"])
-        made["int8_fp16"] = qdq_fp16_copy(qdq_onnx, root / ONNX_FILES["int8_fp16"], sample).to_dict()
-        files.update(int8=ONNX_FILES["int8"], int8_fp16=ONNX_FILES["int8_fp16"])
-    if "fp16" in precisions and fp16_onnx is not False:
+        files["int8"] = ONNX_FILES["int8"]
+        if strong:
+            made["int8_fp16"] = qdq_fp16_copy(qdq_onnx, root / ONNX_FILES["int8_fp16"], sample).to_dict()
+            files["int8_fp16"] = ONNX_FILES["int8_fp16"]
+    if "fp16" in precisions and fp16_onnx is not False and strong:
         if fp16_onnx is True:
             made["fp16"] = fp16_copy(fp32_onnx, root / ONNX_FILES["fp16"], sample).to_dict()
         else:
@@ -159,5 +222,5 @@ def proof_summary(proof: Mapping[str, Any]) -> str:
             + "".join(f"; not shipped: {rel} ({why})" for rel, why in (proof.get("dropped") or {}).items()))
 
 
-__all__ = ["PARSED_BY", "TOLERANCES", "Tolerance", "check_onnx", "lint_files", "proof_summary", "prove_kit_files", "run_onnx",
+__all__ = ["PARSED_BY", "TOLERANCES", "Tolerance", "check_onnx", "lint_files", "opset_copy", "proof_summary", "prove_kit_files", "run_onnx",
            "write_kit_onnx"]

@@ -1,8 +1,13 @@
 """Build recipes per TensorRT version, and the engines a device builds (GPU rows, DLA rows).
 
 A device kit is written on a host that does not know which TensorRT the device has, so it
-carries one recipe per TensorRT generation and the device picks by the version it finds:
+carries one recipe per TensorRT generation its device can have (the target's ``min_tensorrt``
+option and ``[device] tensorrt_max``) and the device picks by the version it finds:
 
+- ``trt8.2-8.4`` (JetPack 4.6: 8.2, the last for Jetson Nano): trtexec lines only (edgeres
+  itself needs 8.5 on the device). Weakly typed, FP32 and FP16 only, ``--workspace=N`` (no
+  ``--memPoolSize`` before 8.4, no ``--builderOptimizationLevel`` before 8.6), from an
+  opset-13 copy of the FP32 ONNX: TensorRT 8.2's ONNX parser takes opsets 7 - 13.
 - ``trt8.5-10.11`` (JetPack 5.1: 8.5; JetPack 6.0: 8.6; JetPack 6.1/6.2: 10.3): weakly typed.
   INT8 from the opset-17 Q/DQ ONNX with the INT8 and FP16 flags (float layers in FP16), FP16
   from the FP32 ONNX with the FP16 flag.
@@ -35,21 +40,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edgeres.artifact import BatchProfile
-from edgeres.backends.tensorrt_plan import (
-    EnginePlan,
-    plan_engine,
-    profile_shapes,
-    resolve_options,
-    shape_str,
-    trtexec_command,
-)
+from edgeres.backends.tensorrt_plan import EnginePlan, plan_engine, resolve_options
 from edgeres.errors import EdgeresError
 
 if TYPE_CHECKING:
     import tensorrt as trt_t
 
 # The kit's ONNX files, by key.
-ONNX_FILES = {"fp32": "onnx/model_fp32.onnx", "fp16": "onnx/model_fp16.onnx",
+ONNX_FILES = {"fp32": "onnx/model_fp32.onnx", "fp32_opset13": "onnx/model_fp32_opset13.onnx",
+              "fp16": "onnx/model_fp16.onnx",
               "int8": "onnx/model_int8_qdq.onnx", "int8_fp16": "onnx/model_int8_qdq_fp16.onnx"}
 DLA_PRECISIONS = ("fp16", "int8")
 THROUGHPUT_STREAMS = 2   # execution contexts kept busy at once, as the kit's own throughput figure
@@ -65,10 +64,25 @@ class Recipe:
     typed_mode: str
     max_opset: int                  # newest ONNX opset the parser of its oldest version takes
     dla: str                        # where its versions drive the DLA ("" where none does)
+    precisions: tuple[str, ...] = ("fp32", "fp16", "int8")   # what its lines build
 
     def covers(self, version: Sequence[int]) -> bool:
         v = tuple(version)
         return v >= self.first and (self.below is None or v < self.below)
+
+    def overlaps(self, oldest: Sequence[int], newest: Sequence[int] | None) -> bool:
+        """Whether any TensorRT from ``oldest`` to ``newest`` (None: no limit) falls in this recipe."""
+        return (self.below is None or tuple(oldest) < self.below) and (newest is None or tuple(newest) >= self.first)
+
+    @property
+    def fp32_key(self) -> str:
+        """The kit's FP32 ONNX this recipe parses: the opset-13 copy where its parser stops at 13."""
+        return "fp32_opset13" if self.max_opset < 17 else "fp32"
+
+    @property
+    def workspace_flag(self) -> str:
+        """--memPoolSize=workspace:N from TensorRT 8.4; --workspace=N before (removed in 10)."""
+        return "--workspace" if self.plan_version < (8, 4) else "--memPoolSize"
 
     @property
     def streams_flag(self) -> str:
@@ -83,6 +97,8 @@ class Recipe:
 
 
 RECIPES = (
+    Recipe("trt8.2-8.4", "TensorRT 8.2 - 8.4 (JetPack 4.6: 8.2, the last for Jetson Nano)", (8, 2), (8, 5), (8, 2),
+           "weak", 13, "", ("fp32", "fp16")),
     Recipe("trt8.5-10.11", "TensorRT 8.5 - 10.11 (JetPack 5.1: 8.5; JetPack 6.0: 8.6; JetPack 6.1/6.2: 10.3)",
            (8, 5), (10, 12), (8, 5), "weak", 17, "DLA rows: TensorRT 8.5 - 10.7 (JetPack 5 and 6)"),
     Recipe("trt10.12-10.x", "TensorRT 10.12 - 10.x", (10, 12), (11, 0), (10, 12), "strong", 20, ""),
@@ -101,14 +117,14 @@ def recipe_for(version: Sequence[int]) -> Recipe:
     for recipe in RECIPES:
         if recipe.covers(version):
             return recipe
-    raise EdgeresError(f"TensorRT {'.'.join(map(str, version))} is older than any recipe (8.5 is the oldest)")
+    raise EdgeresError(f"TensorRT {'.'.join(map(str, version))} is older than any recipe (8.2 is the oldest)")
 
 
 # --- trtexec flags by version ------------------------------------------------------------------
 
 _ALWAYS = frozenset({
     "--onnx", "--saveEngine", "--loadEngine", "--minShapes", "--optShapes", "--maxShapes", "--shapes",
-    "--memPoolSize", "--timingCacheFile", "--useDLACore", "--allowGPUFallback", "--noTF32", "--dumpProfile",
+    "--timingCacheFile", "--useDLACore", "--allowGPUFallback", "--noTF32", "--dumpProfile",
     "--separateProfileRun", "--iterations", "--warmUp", "--duration", "--avgRuns", "--useSpinWait",
     "--noDataTransfers", "--useCudaGraph", "--verbose", "--exportProfile", "--exportLayerInfo",
     "--profilingVerbosity", "--dumpLayerInfo",
@@ -124,6 +140,8 @@ def trtexec_accepts(version: Sequence[int]) -> frozenset[str]:
         flags |= _PRECISION_FLAGS
     if v < (10, 0):
         flags.add("--workspace")
+    if v >= (8, 4):
+        flags.add("--memPoolSize")
     if v >= (8, 6):
         flags.add("--builderOptimizationLevel")
     if v < (11, 0):
@@ -200,12 +218,12 @@ def variant_batch(variant: EngineVariant, batch: BatchProfile) -> BatchProfile:
     return batch if variant.dla_core is None else BatchProfile(batch.opt, batch.opt, batch.opt)
 
 
-def plan_variant(variant: EngineVariant, version: Sequence[int], options: Mapping[str, Any], batch: BatchProfile,
+def plan_variant(variant: EngineVariant, recipe: Recipe, options: Mapping[str, Any], batch: BatchProfile,
                  num_dla_cores: int | None, have_fp16_onnx: bool) -> EnginePlan:
-    """The EnginePlan of one variant on TensorRT ``version`` (GPU rows never get a DLA core)."""
+    """The EnginePlan of one variant for ``recipe``'s TensorRT (GPU rows never get a DLA core)."""
     opts = {**dict(options), "dla_core": -1 if variant.dla_core is None else variant.dla_core}
-    return plan_engine(variant.precision, version, opts, batch=variant_batch(variant, batch),
-                       num_dla_cores=num_dla_cores, have_fp16_onnx=have_fp16_onnx)
+    return plan_engine(variant.precision, recipe.plan_version, opts, batch=variant_batch(variant, batch),
+                       num_dla_cores=num_dla_cores, have_fp16_onnx=have_fp16_onnx, oldest=recipe.first)
 
 
 def dla_fallback_layers(network: trt_t.INetworkDefinition, config: trt_t.IBuilderConfig) -> list[str]:
@@ -214,11 +232,12 @@ def dla_fallback_layers(network: trt_t.INetworkDefinition, config: trt_t.IBuilde
             if not config.can_run_on_DLA(network.get_layer(i))]
 
 
-def onnx_key(plan: EnginePlan, available: Sequence[str]) -> str:
-    """Which of the kit's ONNX files a plan builds from: strongly typed INT8 takes the FP16 Q/DQ form."""
+def onnx_key(plan: EnginePlan, available: Sequence[str], recipe: Recipe) -> str:
+    """Which of the kit's ONNX files a plan builds from: strongly typed INT8 takes the FP16 Q/DQ form,
+    a recipe whose parser stops below opset 17 the opset-13 FP32 copy."""
     if plan.onnx_role == "qdq":
         return "int8_fp16" if plan.typed_mode == "strong" and "int8_fp16" in available else "int8"
-    return plan.onnx_role
+    return recipe.fp32_key if plan.onnx_role == "fp32" else plan.onnx_role
 
 
 def execution_precision(plan: EnginePlan, key: str) -> str:
@@ -229,119 +248,6 @@ def execution_precision(plan: EnginePlan, key: str) -> str:
     return "int8+fp16" if fp16_floats else "int8+fp32"
 
 
-# --- the lines a kit prints ------------------------------------------------------------------------
-
-def bench_command(variant: EngineVariant, engine: str, input_name: str, shape: Sequence[int]) -> str:
-    """trtexec line that times an engine and prints its per-layer profile."""
-    args = ["trtexec", f"--loadEngine={engine}", f"--shapes={input_name}:{shape_str(shape)}"]
-    if variant.dla_core is not None:
-        args.append(f"--useDLACore={variant.dla_core}")
-    args += ["--useSpinWait", "--dumpProfile", "--separateProfileRun"]
-    return " ".join(args)
-
-
-def throughput_command(variant: EngineVariant, engine: str, input_name: str, shape: Sequence[int],
-                       streams_flag: str) -> str:
-    """trtexec line for throughput: the profile's largest batch on several execution contexts at once."""
-    args = ["trtexec", f"--loadEngine={engine}", f"--shapes={input_name}:{shape_str(shape)}"]
-    if variant.dla_core is not None:
-        args.append(f"--useDLACore={variant.dla_core}")
-    args += [f"{streams_flag}={THROUGHPUT_STREAMS}", "--useSpinWait"]
-    return " ".join(args)
-
-
-def render_recipes(precisions: Sequence[str], options: Mapping[str, Any], batch: BatchProfile,
-                   input_shape: Sequence[Any], input_name: str, available: Sequence[str], num_dla_cores: int | None,
-                   engines_dir: str = "engines") -> list[dict[str, Any]]:
-    """Every recipe with, per engine, its ONNX, plan and trtexec build and benchmark lines."""
-    out = []
-    for recipe in RECIPES:
-        variants, _ = engine_variants(precisions, options, num_dla_cores if recipe.dla else 0)
-        engines = []
-        for v in variants:
-            plan = plan_variant(v, recipe.plan_version, {**options, "typed_mode": recipe.typed_mode}, batch,
-                                num_dla_cores, "fp16" in available)
-            key = onnx_key(plan, available)
-            engine = f"{engines_dir}/{v.engine_file}"
-            shapes = profile_shapes(input_shape, plan.batch)
-            bench_shape = shapes[1] if shapes else [int(d) for d in input_shape]
-            build = trtexec_command(plan, ONNX_FILES[key], engine, input_name, shapes,
-                                    timing_cache=f"{engines_dir}/timing.cache",
-                                    stronglytyped_flag=recipe.stronglytyped_flag)
-            engines.append({"variant": v.label, "onnx": ONNX_FILES[key], "execution_precision":
-                            execution_precision(plan, key), "build": build,
-                            "bench": bench_command(v, engine, input_name, bench_shape),
-                            "throughput": throughput_command(v, engine, input_name, shapes[2] if shapes else bench_shape,
-                                                             recipe.streams_flag),
-                            "notes": list(plan.notes)})
-        out.append({"name": recipe.name, "label": recipe.label, "typed_mode": recipe.typed_mode, "dla": recipe.dla,
-                    "first": ".".join(map(str, recipe.first)),
-                    "below": ".".join(map(str, recipe.below)) if recipe.below else None,
-                    "max_opset": recipe.max_opset, "engines": engines})
-    return out
-
-
-def edge_versions(recipe: Recipe) -> list[tuple[int, ...]]:
-    """The oldest and the newest version a recipe covers (its lines must be valid for both)."""
-    if recipe.below is None:
-        last: tuple[int, ...] = (recipe.first[0], 99)
-    elif recipe.below[1] > 0:
-        last = (recipe.below[0], recipe.below[1] - 1)
-    else:
-        last = (recipe.below[0] - 1, 99)
-    return [recipe.first, last]
-
-
-def check_rendered(recipes: Sequence[Mapping[str, Any]]) -> None:
-    """Refuse a kit whose trtexec lines name an option a TensorRT version they are for does not take."""
-    by_name = {r.name: r for r in RECIPES}
-    for r in recipes:
-        for version in edge_versions(by_name[r["name"]]):
-            for e in r["engines"]:
-                for line in (e["build"], e["bench"], e["throughput"]):
-                    bad = unknown_flags(line, version)
-                    if bad:
-                        raise EdgeresError(f"internal: recipe {r['name']} prints {', '.join(bad)}, which the trtexec "
-                                           f"of TensorRT {'.'.join(map(str, version))} does not take: {line}")
-
-
-def engine_table(recipes: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[tuple[str, ...]]]:
-    """Headers and rows for ``edgeres kit show``: each engine, and the ONNX each recipe builds it from."""
-    headers = ["engine", *(f"ONNX ({r['label'].split(' (')[0]})" for r in recipes)]
-    names = list(dict.fromkeys(e["variant"] for r in recipes for e in r["engines"]))
-    by_recipe = [{e["variant"]: e["onnx"] for e in r["engines"]} for r in recipes]
-    return headers, [(name, *(onnx.get(name, "-") for onnx in by_recipe)) for name in names]
-
-
-def readme_lines(recipes: Sequence[Mapping[str, Any]], proof: Mapping[str, Any]) -> list[str]:
-    """The kit README's sections: what was checked on the host, and each recipe's trtexec lines."""
-    lines = ["## Checked on the host before this kit was written", "",
-             "Every ONNX ran under ONNX Runtime on the validation slice against the FP32 reference:", "",
-             "| file | n | agreement | cosine | max abs diff | tolerance (agreement / cosine) |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for rel, c in proof.get("onnx", {}).items():
-        tol = c["tolerance"]
-        lines.append(f"| `{rel}` | {c['n']} | {100 * c['agreement']:.2f}% | {c['cosine']:.5f} | "
-                     f"{c['max_abs_diff']:.4g} | {100 * tol['min_agreement']:.0f}% / {tol['min_cosine']} |")
-    for rel, entry in proof.get("lint", {}).items():
-        lines += ["", (f"`{rel}` passes the TensorRT explicit-quantization lint (symmetric INT8, per-channel weight "
-                      f"axes, no Q/DQ on the output, residual Adds fusable, opset and operators) for "
-                      f"{', '.join(entry['recipes'])}.")]
-    lines += ["", "## Equivalent trtexec command lines", "",
-              ("Run from this directory; use the section for the TensorRT on the device (`dpkg -l | grep nvinfer`, "
-              "or `python3 -c 'import tensorrt; print(tensorrt.__version__)'`). Per engine: the build line; "
-              f"a latency line at batch 1 that prints the per-layer profile; a throughput line at the profile's "
-              f"largest batch with {THROUGHPUT_STREAMS} execution contexts running at once.")]
-    for r in recipes:
-        lines += ["", f"### {r['label']}: {r['typed_mode']}ly typed", ""]
-        if r.get("dla"):
-            lines += [f"{r['dla']}.", ""]
-        for e in r["engines"]:
-            lines += [f"{e['variant']} (runs {e['execution_precision']}, from `{e['onnx']}`):", "",
-                      f"    {e['build']}", f"    {e['bench']}", f"    {e['throughput']}", ""]
-    return lines
-
-
 __all__ = [
     "DLA_PRECISIONS",
     "ONNX_FILES",
@@ -349,20 +255,13 @@ __all__ = [
     "THROUGHPUT_STREAMS",
     "EngineVariant",
     "Recipe",
-    "bench_command",
-    "check_rendered",
     "dla_fallback_layers",
     "dla_supported",
-    "edge_versions",
-    "engine_table",
     "engine_variants",
     "execution_precision",
     "onnx_key",
     "plan_variant",
-    "readme_lines",
     "recipe_for",
-    "render_recipes",
-    "throughput_command",
     "trtexec_accepts",
     "unknown_flags",
     "variant_batch",

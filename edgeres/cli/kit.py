@@ -74,7 +74,7 @@ def _run_kit_build(args: argparse.Namespace) -> int:
 
 def _run_kit_show(args: argparse.Namespace) -> int:
     from edgeres.backends.tensorrt_proof import proof_summary
-    from edgeres.backends.tensorrt_recipes import engine_table
+    from edgeres.backends.tensorrt_render import engine_table
     from edgeres.kit import load_kit
 
     with tempfile.TemporaryDirectory(prefix="edgeres-kit-show-") as tmp:  # a tarball is read, not unpacked beside it

@@ -15,6 +15,7 @@ Layout of a kit directory (also packed as ``<kit>.tar.gz``)::
     onnx/model_fp16.onnx         FP16 copy, FP32 I/O: FP16 engines on strongly typed TensorRT (10.12+, 11)
     onnx/model_int8_qdq.onnx     Q/DQ ONNX, opset 17: INT8 engines on TensorRT < 10.12 (INT8+FP16 flags)
     onnx/model_int8_qdq_fp16.onnx  Q/DQ ONNX, opset 19, FP16 outside the Q/DQ pairs: strongly typed INT8
+    onnx/model_fp32_opset13.onnx   the FP32 ONNX at opset 13, for TensorRT 8.2 (Jetson Nano) only
     validation/inputs.npy        preprocessed inputs (N, C, H, W) float32
     validation/labels.npy        their labels (N,) int64, when known
     validation/reference_logits.npy   FP32 reference logits (N, classes) float32
@@ -30,7 +31,11 @@ and its TensorRT have a DLA; the device's release, power mode and clock state go
 The device side needs only ``tensorrt``, numpy and a CUDA binding: no torch, no image
 decoding (the slice is already preprocessed), no onnx.
 
-``layout`` names the files and reads a kit, ``write`` makes one on the host, ``build``
+The FP16 forms are written only where a recipe may build strongly typed (TensorRT 9.1+), and
+only the recipes for the TensorRT versions the target's device can have are in a kit.
+
+``layout`` names the files and reads a kit, ``write`` makes one on the host, ``readme`` writes its
+README, ``build``
 builds, validates and times its engines on the device through the target's backend.
 """
 

@@ -28,7 +28,7 @@ from edgeres.backends.tensorrt_recipes import (
     recipe_for,
     variant_batch,
 )
-from edgeres.errors import EdgeresError
+from edgeres.errors import EdgeresError, UsageError
 from edgeres.fileio import now_utc, write_json_atomic
 from edgeres.kit.layout import REPORT_JSON, ROLE_TO_ONNX, Kit, load_kit
 from edgeres.measure import measure
@@ -38,8 +38,8 @@ TIMING_WHAT = ("host wall clock per call, H2D + execute_async_v3 + D2H + sync "
 
 
 def _require_a_kit_backend() -> None:
-    """Before reading any kit: the clear "not installed / no GPU" error when no backend that
-    builds from kits is usable on this machine."""
+    """Once the request is checked against the kit: the clear "not installed / no GPU" error when no
+    backend that builds from kits is usable on this machine."""
     errors = []
     for backend in (b for b in map(get_backend, backend_names()) if b.builds_from_kit):
         try:
@@ -51,17 +51,36 @@ def _require_a_kit_backend() -> None:
         raise errors[0]
 
 
+def check_request(kit: Kit, target: Any, wanted: Sequence[str], batch_sizes: Sequence[int] | None,
+                  options: Mapping[str, Any]) -> None:
+    """Refuse, from kit.json alone (no TensorRT needed), what the kit cannot build: a precision it
+    lacks or its target refuses, a batch outside its profile, a DLA core its device does not have."""
+    from edgeres.backends.tensorrt_plan import check_target_precision
+    from edgeres.backends.tensorrt_target import dla_core_problem
+
+    for p in wanted:
+        check_target_precision(target.name, target.precisions, target.device, p)
+        if p not in kit.precisions:
+            raise UsageError(f"kit was written for {', '.join(kit.precisions)}, not {p}: rewrite it with "
+                             f"--precision {','.join(sorted(set(kit.precisions) | {p}))}")
+    batch = kit.batch()
+    outside = [n for n in batch_sizes or () if not batch.min <= n <= batch.max]
+    if outside:
+        raise UsageError(f"--batch {','.join(map(str, outside))}: the kit's engines take batch {batch.min} to "
+                         f"{batch.max} (batch profile {batch})")
+    if options.get("dla_core") is not None:
+        problem = dla_core_problem(int(options["dla_core"]), target.device, target.name)
+        if problem:
+            raise UsageError(f"--dla-core: {problem}")
+
+
 def _check_device(kit: Kit, backend: Backend, target: Any, wanted: list[str]) -> list[str]:
     """Refuse what this device cannot build; warnings about what it builds differently."""
-    from edgeres.backends.tensorrt_plan import check_target_precision, parse_version
+    from edgeres.backends.tensorrt_plan import parse_version
 
     backend.require()
     available = backend.available()
     for p in wanted:
-        check_target_precision(target.name, target.precisions, target.device, p)
-        if p not in kit.precisions:
-            raise EdgeresError(f"kit was written for {', '.join(kit.precisions)}, not {p}: rewrite it with "
-                               f"--precision {','.join(sorted(set(kit.precisions) | {p}))}")
         reason = backend.unsupported(p, target)
         if reason:
             raise EdgeresError(f"{p} on {available.details.get('gpu')}: {reason}")
@@ -109,11 +128,12 @@ def build_kit(kit_path: str | os.PathLike[str], *, precisions: Sequence[str] | N
     typed_mode); ``out`` defaults to ``KIT/engines``.
     """
     say = log or (lambda _msg: None)
-    _require_a_kit_backend()
     kit = load_kit(kit_path)
     target = kit.target()
-    backend = get_backend(target.backend)
     wanted = list(precisions) if precisions else kit.precisions
+    check_request(kit, target, wanted, batch_sizes, options or {})
+    _require_a_kit_backend()
+    backend = get_backend(target.backend)
     kit.verify()
     warnings = _check_device(kit, backend, target, wanted)
     build_options = {**kit.manifest.get("options", {}), **target.options, **(options or {})}

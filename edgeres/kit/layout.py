@@ -95,6 +95,9 @@ def load_kit(path: str | os.PathLike[str], extract_to: str | os.PathLike[str] | 
     path = Path(path)
     if path.is_file() and (path.name.endswith((".tar.gz", ".tgz", ".tar"))):
         path = _extract(path, Path(extract_to) if extract_to else path.parent)
+    if path.is_file():
+        raise EdgeresError(f"{path} is a file, not an edgeres kit: give the kit folder (the one with {KIT_JSON}) "
+                           "or its .tar.gz")
     if not path.is_dir():
         raise EdgeresError(f"kit {path} does not exist (give the kit folder or its .tar.gz)")
     manifest_path = path / KIT_JSON

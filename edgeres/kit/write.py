@@ -20,15 +20,8 @@ import numpy as np
 
 from edgeres import __version__
 from edgeres.artifact import BatchProfile
-from edgeres.backends.tensorrt_plan import (
-    DEFAULT_OPTIONS,
-    MIN_TENSORRT,
-    check_target_precision,
-    parse_version,
-    profile_shapes,
-    resolve_options,
-)
-from edgeres.backends.tensorrt_recipes import check_rendered, readme_lines, render_recipes
+from edgeres.backends.tensorrt_plan import DEFAULT_OPTIONS, check_target_precision, profile_shapes, resolve_options
+from edgeres.backends.tensorrt_render import check_rendered, render_recipes, target_recipes
 from edgeres.bundle.archive import write_tar_gz
 from edgeres.errors import EdgeresError
 from edgeres.fileio import atomic_path, check_replaceable, now_utc, sha256_file
@@ -37,9 +30,9 @@ from edgeres.kit.layout import (
     KIT_JSON,
     KIT_SCHEMA,
     KIT_SCHEMA_VERSION,
-    REPORT_JSON,
     VALIDATION_FILES,
 )
+from edgeres.kit.readme import kit_readme
 
 
 @dataclass(frozen=True)
@@ -84,37 +77,6 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _readme(manifest: dict[str, Any], name: str) -> str:
-    target = manifest["target"]
-    lines = [
-        f"# edgeres device kit: {manifest['model'].get('name', 'model')} for {target['name']}",
-        "",
-        (f"Target: {target['name']} ({target.get('description', '')}). "
-         f"Precisions: {', '.join(manifest['precisions'])}. Batch profile (min:opt:max): "
-         f"{manifest['profiles']['batch']}. Needs TensorRT >= {manifest['min_tensorrt']}."),
-        "",
-        "TensorRT engines only run on the GPU and TensorRT version that built them, so build them on the device:",
-        "",
-        "    pip install edgeres            # on the device; needs tensorrt (JetPack), numpy and cuda-python",
-        f"    edgeres kit build {name}      # or {name}.tar.gz: builds, validates, benchmarks",
-        "",
-        (f"It picks the recipe for the TensorRT it finds, builds every engine below (GPU, and DLA rows where the "
-         f"device has DLA cores), writes them and `{REPORT_JSON}` (accuracy vs labels and vs the FP32 reference on "
-         f"the {manifest['validation']['n']}-input validation slice, latency, power mode and clock state) into "
-         f"`{name}/engines/`, and recommends the fastest engine within the accuracy budget."),
-        "",
-        *readme_lines(manifest["recipes"], manifest["proof"]),
-    ]
-    if parse_version(manifest["min_tensorrt"]) < MIN_TENSORRT:
-        lines += [("Older TensorRT (8.2, JetPack 4.6 on Jetson Nano): `edgeres kit build` needs TensorRT 8.5 or "
-                   "newer, so build there with the TensorRT 8.5 trtexec lines above, writing `--workspace=N` (MiB) "
-                   "instead of `--memPoolSize=workspace:N` (added in 8.4)."), ""]
-    lines += _frames_and_cpp_lines(manifest)
-    lines += ["## Files", "", "| file | sha256 |", "| --- | --- |"]
-    lines += [f"| `{f}` | `{h[:16]}...` |" for f, h in manifest["files"].items()]
-    return "\n".join(lines) + "\n"
-
-
 def _check_sources(target: Any, precisions: list[str], fp32_onnx: Path, qdq_onnx: Path | None) -> None:
     """Refuse a kit its device could not build: wrong backend, unknown precision, missing ONNX."""
     from edgeres.backends import get_backend
@@ -137,7 +99,7 @@ def _check_sources(target: Any, precisions: list[str], fp32_onnx: Path, qdq_onnx
 
 def _write_files(tmp: Path, precisions: list[str], fp32_onnx: Path, qdq_onnx: Path | None,
                  fp16_onnx: str | os.PathLike[str] | bool, slice_arrays: dict[str, np.ndarray | None],
-                 preprocess: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+                 preprocess: dict[str, Any], recipes: Sequence[Any]) -> tuple[dict[str, str], dict[str, Any]]:
     """The ONNX files (each proven on the slice), the validation slice and preprocess.json into ``tmp``;
     the ONNX files by key, and the proof."""
     from edgeres.backends.tensorrt_proof import prove_kit_files, write_kit_onnx
@@ -147,7 +109,7 @@ def _write_files(tmp: Path, precisions: list[str], fp32_onnx: Path, qdq_onnx: Pa
     inputs, reference = slice_arrays["inputs"], slice_arrays["reference_logits"]
     if inputs is None or reference is None:
         raise EdgeresError("a kit needs its validation inputs and FP32 reference logits")
-    written = write_kit_onnx(tmp, fp32_onnx, qdq_onnx, fp16_onnx, precisions, inputs[:32])
+    written = write_kit_onnx(tmp, fp32_onnx, qdq_onnx, fp16_onnx, precisions, inputs[:32], recipes)
     proof = prove_kit_files(tmp, written["files"], inputs, slice_arrays["labels"], reference)
     proof["conversions"] = written["conversions"]
     for key, arr in slice_arrays.items():
@@ -183,22 +145,6 @@ def _manifest(target: Any, precisions: list[str], opts: dict[str, Any], spec: di
     }
 
 
-def _frames_and_cpp_lines(manifest: dict[str, Any]) -> list[str]:
-    """README: engines that take camera frames, and running the engines from C++ (examples/cpp)."""
-    onnx = manifest["onnx"].get("int8") or manifest["onnx"]["fp32"]
-    frame_onnx = onnx.replace(".onnx", ".frame.onnx")
-    size = "x".join(str(d) for d in manifest["input"]["shape"][2:])
-    return ["## Camera frames and C++", "",
-            "For an engine that takes uint8 HWC frames (cast, colour order, mean/std and layout inside it), write "
-            "the frame-input ONNX (input `frame`) and build it with the lines above, `--shapes=frame:1x" + size + "x3`:",
-            "", f"    python -m edgeres.export.frame_input {onnx} {frame_onnx} --preprocess preprocess.json --order BGR",
-            "", "edgeres's `examples/cpp` runs an engine of a bundle (`edgeres package engines/model_<p>.engine "
-            "--target " + manifest["target"]["name"] + " --out bundle`) with TensorRT's C++ runtime (enqueueV3 on a "
-            "CUDA stream):", "",
-            "    cmake -S examples/cpp -B build/cpp -DEDGERES_WITH_TENSORRT=ON -DEDGERES_WITH_OPENVINO=OFF",
-            "    cmake --build build/cpp -j && build/cpp/edgeres_run bundle image.jpg --bench 200", ""]
-
-
 def write_kit(out: str | os.PathLike[str], *, target: Any, fp32_onnx: str | os.PathLike[str],
               qdq_onnx: str | os.PathLike[str] | None, precisions: Sequence[str], inputs: np.ndarray,
               labels: np.ndarray | None, reference_logits: np.ndarray, preprocess: Any,
@@ -225,6 +171,7 @@ def write_kit(out: str | os.PathLike[str], *, target: Any, fp32_onnx: str | os.P
     _check_sources(target, precisions, fp32_onnx, qdq)
     batch = BatchProfile.parse(batch) if isinstance(batch, str) else (batch or target.batch_profile)
     opts = resolve_options(target.options, options)
+    newest = target.device.get("tensorrt_max")
     spec = onnx_input_spec(fp32_onnx)
     inputs, labels, reference = _check_arrays(inputs, labels, reference_logits, slice_size)
     expected = tuple(int(d) for d in spec["shape"][1:])
@@ -235,14 +182,18 @@ def write_kit(out: str | os.PathLike[str], *, target: Any, fp32_onnx: str | os.P
     pre = preprocess.to_dict() if hasattr(preprocess, "to_dict") else dict(preprocess)
     check_replaceable(out, KIT_JSON, "kit")
     with atomic_path(out) as tmp:
-        onnx_files, proof = _write_files(tmp, precisions, fp32_onnx, qdq, fp16_onnx, arrays, pre)
+        onnx_files, proof = _write_files(tmp, precisions, fp32_onnx, qdq, fp16_onnx, arrays, pre,
+                                         target_recipes(str(opts["min_tensorrt"]), newest))
         files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         recipes = render_recipes(precisions, opts, batch, spec["shape"], spec["name"], list(onnx_files),
-                                 target.device.get("dla_cores"))
+                                 target.device.get("dla_cores"), newest)
         check_rendered(recipes)
+        if not any(r["engines"] for r in recipes):
+            raise EdgeresError(f"no TensorRT {target.name}'s device can have builds this kit: "
+                               + "; ".join(n for r in recipes for n in r["notes"]))
         manifest = _manifest(target, precisions, opts, spec, batch, onnx_files, {"recipes": recipes, "proof": proof},
                              arrays, model, files)
-        (tmp / "README.md").write_text(_readme(manifest, out.name))
+        (tmp / "README.md").write_text(kit_readme(manifest, out.name))
         (tmp / KIT_JSON).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     tar_path = None
     if tarball:
