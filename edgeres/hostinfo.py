@@ -218,25 +218,76 @@ def _read(path: Path) -> str | None:
         return None
 
 
-# int8 multiply-accumulates per cycle per core, and why: one 512-bit VPDPBUSD does 64 u8*s8 MACs;
-# server cores (Xeon Gold/Platinum, Zen 5) issue two per cycle. AMX: 1024 int8 MACs per cycle per core.
-INT8_MACS_PER_CYCLE = (
-    ("AMX-INT8", 1024, "AMX TMUL: 1024 int8 MACs/cycle/core"),
-    ("AVX-512 VNNI", 128, "AVX-512 VNNI: 2 x VPDPBUSD zmm/cycle x 64 MACs"),
-    ("AVX-VNNI", 64, "AVX-VNNI: 2 x VPDPBUSD ymm/cycle x 32 MACs"),
-    ("AVX2", 32, "AVX2: VPMADDUBSW+VPMADDWD pairs, ~32 MACs/cycle"),
-)
+# The INT8 peak: MACs per cycle per core x cores x clock. One VPDPBUSD does 4 u8*s8 MACs per
+# 32-bit lane: 64 per 512-bit (zmm) instruction, 32 per 256-bit (ymm) one. How many issue per
+# cycle depends on the core, not on the flags: by vendor and family where known, else the most
+# any core with those flags issues (so the peak stays an upper bound). An AMD CPU family ->
+# (512-bit VNNI instructions per cycle, why).
+AMD_VNNI_ZMM_PER_CYCLE = {
+    25: (1, "Zen 4 double-pumps 512-bit VPDPBUSD over its 256-bit pipes: 1 zmm/cycle"),
+    26: (2, "Zen 5 has full 512-bit datapaths: 2 VPDPBUSD zmm/cycle (mobile Zen 5 double-pumps: half)"),
+}
+# The highest boost clock any part of the family ships with (MHz): where the core's own maximum is
+# unreadable (a VM), the peak at this clock gives the low end of the fraction.
+FAMILY_TOP_BOOST_MHZ = {("AuthenticAMD", 25): 5700.0, ("AuthenticAMD", 26): 5700.0}
 
 
-def int8_peak(cores: int | None = None, flags: set[str] | None = None) -> dict[str, object] | None:
-    """The CPU's INT8 peak in MAC/s from what it reports: MACs/cycle/core x cores x clock, with the formula."""
-    isa = instruction_sets(flags)
-    mhz = cpu_mhz()
-    cores = cores or usable_cpus()
-    for name, macs, basis in INT8_MACS_PER_CYCLE:
-        if isa.get(name) and mhz:
-            peak = macs * cores * mhz * 1e6
-            return {"macs_per_second": peak, "macs_per_cycle_per_core": macs, "cores": cores, "mhz": mhz,
-                    "basis": basis, "formula": f"{macs} MACs/cycle x {cores} cores x {mhz:.0f} MHz = "
-                                               f"{peak / 1e9:.0f} GMAC/s"}
+def cpu_clock() -> tuple[float | None, str]:
+    """The clock to count a peak at, and where it came from: cpufreq's maximum where the kernel
+    exposes it, else /proc/cpuinfo's MHz (on a VM the nominal clock: the core may boost higher)."""
+    maximum = _read(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"))
+    if maximum and maximum.isdigit():
+        return int(maximum) / 1000.0, "max"
+    value = _cpuinfo_field(("cpu mhz",))
+    try:
+        return (float(value), "nominal") if value else (None, "unknown")
+    except ValueError:
+        return None, "unknown"
+
+
+def int8_macs_per_cycle(isa: dict[str, bool], vendor: str | None, family: int | None) -> tuple[int, str] | None:
+    """INT8 MACs per cycle per core on the fastest INT8 instructions the CPU reports, and why."""
+    if isa.get("AMX-INT8"):
+        return 1024, "AMX TMUL: 1024 int8 MACs/cycle/core"
+    if isa.get("AVX-512 VNNI"):
+        if vendor == "AuthenticAMD" and family in AMD_VNNI_ZMM_PER_CYCLE:
+            per_cycle, why = AMD_VNNI_ZMM_PER_CYCLE[family]
+        elif vendor == "GenuineIntel":
+            per_cycle, why = 2, ("Intel AVX-512 VNNI on 2 FMA ports: 2 VPDPBUSD zmm/cycle (parts with one "
+                                 "512-bit FMA port do half)")
+        else:
+            per_cycle, why = 2, "AVX-512 VNNI, core unknown: at most 2 VPDPBUSD zmm/cycle assumed"
+        return 64 * per_cycle, f"{why} x 64 MACs"
+    if isa.get("AVX-VNNI"):
+        return 64, "AVX-VNNI (256-bit): at most 2 VPDPBUSD ymm/cycle x 32 MACs"
+    if isa.get("AVX2"):
+        return 32, "AVX2 without VNNI: VPMADDUBSW + VPMADDWD on 2 multiply ports, 32 MACs/cycle at most"
     return None
+
+
+def int8_peak(cores: int | None = None, flags: set[str] | None = None, vendor: str | None = None,
+              family: int | None = None, clock: tuple[float | None, str] | None = None) -> dict[str, object] | None:
+    """The CPU's INT8 peak in MAC/s from what it reports: MACs/cycle/core x cores x clock, with the
+    formula and its assumptions. ``clock_source`` "max" makes it a real upper bound; "nominal" (the
+    maximum is unreadable) may undercount a boosting core, so a fraction of it is an upper estimate:
+    ``peak_at_top_boost`` then gives the other end, where the family's top boost clock is known."""
+    vendor = vendor if vendor is not None else _cpuinfo_field(("vendor_id",))
+    if family is None:
+        found = _cpuinfo_field(("cpu family",))
+        family = int(found) if found and found.isdigit() else None
+    mhz, source = clock or cpu_clock()
+    rate = int8_macs_per_cycle(instruction_sets(flags), vendor, family)
+    if rate is None or not mhz:
+        return None
+    macs, basis = rate
+    cores = cores or physical_cores()
+    peak = macs * cores * mhz * 1e6
+    top = FAMILY_TOP_BOOST_MHZ.get((vendor or "", family or -1)) if source != "max" else None
+    clock_note = {"max": "the cores' maximum clock (cpufreq)",
+                  "nominal": "the nominal clock (/proc/cpuinfo; the maximum is unreadable here): the cores may "
+                             "boost higher, so the peak may be low and a fraction of it an upper estimate"}[source]
+    return {"macs_per_second": peak, "macs_per_cycle_per_core": macs, "cores": cores, "mhz": mhz,
+            "clock_source": source, "vendor": vendor, "family": family, "basis": basis,
+            "assumptions": f"{basis}; clock: {clock_note}",
+            "peak_at_top_boost": None if top is None else macs * cores * top * 1e6, "top_boost_mhz": top,
+            "formula": f"{macs} MACs/cycle x {cores} cores x {mhz:.0f} MHz ({source}) = {peak / 1e9:.0f} GMAC/s"}

@@ -137,8 +137,39 @@ class ORTRunner(Runner):
         shape = tuple(d if isinstance(d, int) and d > 0 else batch for d in self.input_shape)
         return profile_session(make_session, self.input_name, (batch, *shape[1:]), runs)
 
+    def throughput_modes(self, batch_sizes: Sequence[int]) -> list[tuple[int, Any]]:
+        """The ways to spend the cores that ``edgeres.validate.throughput`` probes: the smallest and
+        largest batch x (this session with all its threads, one request at a time | one request
+        per thread on a single-thread session, the cores split between requests)."""
+        from edgeres.validate.throughput import ThreadQueue
+
+        fixed = self.info.fixed_batch
+        sizes = [fixed] if fixed else sorted({min(batch_sizes), max(batch_sizes)})
+        threads = int(self.info.threads or 1)
+        whole = {"mode": "sync, 1 session with every thread", "streams": 1, "threads": threads}
+        split = {"mode": f"{threads} requests on a 1-thread session", "streams": threads, "threads": 1}
+        modes: list[tuple[int, Any]] = []
+        for size in sizes:
+            modes.append((size, lambda: (ThreadQueue(self, 1), whole)))
+            if threads > 1:
+                modes.append((size, lambda: (ThreadQueue(self._single_thread_run(), threads), split)))
+        return modes
+
+    def _single_thread_run(self) -> Any:
+        """``session.run`` of a second session of this model with one intra-op thread (made once;
+        ONNX Runtime sessions take concurrent runs)."""
+        if self.__dict__.get("_single") is None:
+            import onnxruntime as ort
+
+            so = _session_options(ort, {**self.options, "threads": 1})
+            self._single = ort.InferenceSession(str(self.path), so, providers=[PROVIDER],
+                                                disabled_optimizers=self.info.extra["disabled_optimizers"])
+        session, feed, fetch = self._single, self.input_name, [self.output_name]
+        return lambda batch: session.run(fetch, {feed: batch})[0]
+
     def close(self) -> None:
         self.__dict__.pop("session", None)
+        self.__dict__.pop("_single", None)
 
 
 def executed_precision(path: Path, options: dict[str, Any], disabled: Sequence[str], optimized: Path) -> dict[str, Any]:

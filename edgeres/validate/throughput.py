@@ -1,15 +1,21 @@
 """Throughput, measured apart from latency and in the runtime's own best throughput mode.
 
 A runner that has an asynchronous mode offers ``throughput_queue(batch_size)``, returning a queue
-with OpenVINO's ``AsyncInferQueue`` interface (``start_async(inputs, userdata)``, which waits for
-an idle request; ``set_callback``; ``wait_all``; ``len``) and a description of the mode
-(streams, requests, threads, hint). OpenVINO's runner compiles with the THROUGHPUT hint and
-``OPTIMAL_NUMBER_OF_INFER_REQUESTS`` requests, as ``benchmark_app -hint throughput`` does. A
-runner without one is timed synchronously at the largest batch it is given (ONNX Runtime: one
-session using every core at its largest batch), and the figure says so.
+and a description of the mode (streams, requests, threads). The queue is driven as
+``benchmark_app``'s inference-only loop drives OpenVINO's ``AsyncInferQueue``: the input is set
+once on every request (``set_inputs``), then ``get_idle_request_id()`` waits for an idle request
+and ``start_async()`` restarts it on the same input; no completion callback, no copy per request,
+so the Python driver takes next to no CPU from the inference threads. OpenVINO's runner compiles
+with the THROUGHPUT hint and ``OPTIMAL_NUMBER_OF_INFER_REQUESTS`` requests, as
+``benchmark_app -hint throughput`` does.
 
-``ThreadQueue`` gives any callable runner the same queue interface with N worker threads (for
-runtimes that release the GIL, and for tests).
+A runner with several ways to spend the cores offers ``throughput_modes(batch_sizes)`` instead
+(ONNX Runtime: each batch size x one session with every thread, or one single-thread session
+per core): each mode is probed briefly, and the best is measured in full, with what was tried.
+A runner with neither is timed synchronously at the largest batch it is given.
+
+``ThreadQueue`` gives plain callables the same queue interface with N worker threads (runtimes
+that release the GIL: ONNX Runtime, TensorRT contexts; and tests).
 """
 
 from __future__ import annotations
@@ -27,13 +33,16 @@ from edgeres.errors import EdgeresError
 from edgeres.validate.load import measure_under_load
 
 DEFAULT_MIN_SECONDS = 5.0
-ASYNC_TIMED = "wall clock from the first to the last completed request, every request kept busy"
+PROBE_SHARE = 0.2  # each candidate mode is probed for this share of the full measurement's time
+ASYNC_TIMED = ("wall clock from the first submission to the last completion, every request kept busy, "
+               "the input set once per request")
 SYNC_TIMED = "wall clock of back-to-back synchronous calls (one request in flight)"
 
 
 @dataclass
 class ThroughputResult:
-    """Images per second in one mode; ``requests_busy_max`` shows every request was in flight at once."""
+    """Images per second in one mode; ``all_busy_share``: share of submissions after which every
+    request was in flight at once (the queue kept full)."""
 
     images_per_second: float
     batch: int
@@ -48,7 +57,9 @@ class ThroughputResult:
     requests_used: int
     requests_busy_max: int
     timed: str
+    all_busy_share: float = 0.0
     load: dict[str, Any] = field(default_factory=dict)
+    tried: list[dict[str, Any]] = field(default_factory=list)  # the probed modes, when there was a choice
 
     def label(self) -> str:
         streams = "" if self.streams is None else f", {self.streams} streams"
@@ -63,7 +74,8 @@ class ThreadQueue:
     """``AsyncInferQueue``'s interface over plain callables: ``jobs`` requests, each a worker thread.
 
     ``run`` is one callable shared by every request, or a list of ``jobs`` callables, one per
-    request (TensorRT: one execution context and CUDA stream each, as ``trtexec --streams``).
+    request (TensorRT: one execution context and CUDA stream each, as ``trtexec --streams``;
+    ONNX Runtime: one session each).
     """
 
     def __init__(self, run: Callable[[np.ndarray], Any] | list[Callable[[np.ndarray], Any]], jobs: int) -> None:
@@ -71,32 +83,44 @@ class ThreadQueue:
         if len(self._runs) != jobs:
             raise EdgeresError(f"a queue of {jobs} requests needs {jobs} runners, got {len(self._runs)}")
         self._pool = ThreadPoolExecutor(max_workers=jobs)
-        self._idle = threading.Semaphore(jobs)
         self._free = list(range(jobs))
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self._pending: list[Any] = []
-        self._callback: Callable[[Any, Any], None] = lambda request, userdata: None
+        self._inputs: np.ndarray | None = None
         self.jobs = jobs
 
     def __len__(self) -> int:
         return self.jobs
 
-    def set_callback(self, callback: Callable[[Any, Any], None]) -> None:
-        self._callback = callback
+    def set_inputs(self, batch: np.ndarray) -> None:
+        """The batch every later ``start_async()`` runs on."""
+        self._inputs = batch
 
-    def start_async(self, inputs: dict[int, np.ndarray], userdata: Any = None) -> None:
-        self._idle.acquire()  # blocks until a request is idle, as AsyncInferQueue does
-        with self._lock:
+    def is_ready(self) -> bool:
+        with self._changed:
+            return bool(self._free)
+
+    def get_idle_request_id(self) -> int:
+        """Wait until a request is idle and return its id (the one ``start_async`` takes next)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._free)
+            return self._free[-1]
+
+    def start_async(self, inputs: dict[int, np.ndarray] | None = None, userdata: Any = None) -> None:
+        """Run the next idle request (waiting for one, as ``AsyncInferQueue`` does) on ``inputs[0]``,
+        or on the batch given to ``set_inputs``."""
+        batch = self._inputs if inputs is None else inputs[0]
+        with self._changed:
+            self._changed.wait_for(lambda: self._free)
             request = self._free.pop()
 
         def work() -> None:
             try:
-                self._runs[request](inputs[0])
-                self._callback(request, userdata)
+                self._runs[request](batch)
             finally:
-                with self._lock:
+                with self._changed:
                     self._free.append(request)
-                self._idle.release()
+                    self._changed.notify_all()
 
         self._pending.append(self._pool.submit(work))
 
@@ -112,76 +136,83 @@ class ThreadQueue:
 
 def drive_queue(queue: Any, batch: np.ndarray, min_runs: int, min_seconds: float,
                 warmup: int = 1) -> dict[str, Any]:
-    """Keep every request of ``queue`` busy until ``min_runs`` batches and ``min_seconds`` are done.
+    """Keep every request of ``queue`` busy until ``min_runs`` batches and ``min_seconds`` are done,
+    and a whole number of rounds of requests, as ``benchmark_app``'s inference-only loop does.
 
-    Each request is submitted as soon as one is idle; which requests ran (by the queue's idle
-    request id, where it tells it, as OpenVINO's does) and how many were in flight at once is
-    counted in the completion callback.
+    Which requests ran is read from the idle request ids; after each submission the queue is
+    asked whether any request is still idle (``is_ready``): when none is, all were in flight.
     """
     jobs = len(queue)
-    idle_id = getattr(queue, "get_idle_request_id", None)
-    state = {"busy": 0, "busy_max": 0, "done": 0}
-    used: set[int] = set()
-    lock = threading.Lock()
-
-    def completed(request: Any, slot: Any) -> None:
-        with lock:
-            state["done"] += 1
-            state["busy"] -= 1
-            used.add(slot if slot is not None else request)
-
-    queue.set_callback(completed)
+    queue.set_inputs(batch)
     for _ in range(warmup * jobs):
-        with lock:
-            state["busy"] += 1
-        queue.start_async({0: batch}, None)
+        queue.start_async()
     queue.wait_all()
-    with lock:
-        state.update(busy=0, busy_max=0, done=0)
-        used.clear()
-    submitted = 0
+    used: set[int] = set()
+    submitted = full = 0
     start = time.perf_counter()
-    while submitted < max(min_runs, jobs) or time.perf_counter() - start < min_seconds:
-        with lock:  # counted before the request starts, so a fast completion cannot go negative
-            state["busy"] += 1
-            state["busy_max"] = max(state["busy_max"], min(state["busy"], jobs))
-        queue.start_async({0: batch}, idle_id() if idle_id else None)
+    while submitted < max(min_runs, jobs) or time.perf_counter() - start < min_seconds or submitted % jobs:
+        used.add(queue.get_idle_request_id())
+        queue.start_async()
         submitted += 1
+        full += not queue.is_ready()
     queue.wait_all()
     seconds = time.perf_counter() - start
-    return {"runs": state["done"], "seconds": seconds, "busy_max": state["busy_max"], "used": len(used)}
+    return {"runs": submitted, "seconds": seconds, "busy_max": jobs if full else 1, "used": len(used),
+            "all_busy_share": round(full / submitted, 3)}
+
+
+Mode = tuple[int, Callable[[], tuple[Any, dict[str, Any]]]]  # (batch size, make the queue and its description)
+
+
+def _modes(runner: Any, batch_sizes: tuple[int, ...]) -> tuple[list[Mode], str]:
+    """The ways ``runner`` can be kept busy (see the module docstring), and what its figure times."""
+    if callable(getattr(runner, "throughput_queue", None)):
+        size = min(batch_sizes)  # benchmark_app -hint throughput: batch 1, several requests
+        return [(size, lambda: runner.throughput_queue(size))], ASYNC_TIMED
+    if callable(getattr(runner, "throughput_modes", None)):
+        return list(runner.throughput_modes(batch_sizes)), ASYNC_TIMED
+    threads = dict(getattr(runner, "info", None) or {}).get("threads")
+    sync = {"mode": "sync", "streams": None, "threads": threads}
+    return [(max(batch_sizes), lambda: (ThreadQueue(runner, 1), sync))], SYNC_TIMED
+
+
+def _run_mode(mode: Mode, input_shape: tuple[int, int, int], min_runs: int, min_seconds: float,
+              rng: np.random.Generator) -> tuple[dict[str, Any], Any, dict[str, Any], int]:
+    size, make_queue = mode
+    batch = rng.standard_normal((size, *input_shape)).astype(np.float32)
+    queue, described = make_queue()
+    try:
+        run, load = measure_under_load(lambda: drive_queue(queue, batch, min_runs, min_seconds))
+    finally:
+        getattr(queue, "close", lambda: None)()
+    return run, load, described, len(queue)
 
 
 def measure_throughput(runner: Any, input_shape: tuple[int, int, int], batch_sizes: tuple[int, ...] = (1,),
                        min_runs: int = 10, min_seconds: float = DEFAULT_MIN_SECONDS,
                        seed: int = 0) -> ThroughputResult:
-    """Throughput of ``runner`` in its best mode (see the module docstring)."""
+    """Throughput of ``runner`` in its best mode (see the module docstring). Where the runner
+    offers several, each is probed for ``PROBE_SHARE`` of ``min_seconds`` and the best one is
+    then measured in full; the probes are kept in ``tried``."""
     if min_runs < 1 or min_seconds < 0:
         raise EdgeresError(f"throughput needs at least 1 run and a non-negative time, got {min_runs}, {min_seconds}")
     rng = np.random.default_rng(seed)
-    info = dict(getattr(runner, "info", None) or {})
-    make_queue = getattr(runner, "throughput_queue", None)
-    if callable(make_queue):
-        size = min(batch_sizes)  # benchmark_app -hint throughput: batch 1, several requests
-        batch = rng.standard_normal((size, *input_shape)).astype(np.float32)
-        queue, mode = make_queue(size)
-        try:
-            run, load = measure_under_load(lambda: drive_queue(queue, batch, min_runs, min_seconds))
-        finally:
-            getattr(queue, "close", lambda: None)()
-        requests, timed = len(queue), ASYNC_TIMED
-    else:
-        size = max(batch_sizes)
-        batch = rng.standard_normal((size, *input_shape)).astype(np.float32)
-        mode = {"mode": "sync", "streams": None, "threads": info.get("threads")}
-        queue = ThreadQueue(runner, 1)
-        try:
-            run, load = measure_under_load(lambda: drive_queue(queue, batch, min_runs, min_seconds))
-        finally:
-            queue.close()
-        requests, timed = 1, SYNC_TIMED
+    modes, timed = _modes(runner, tuple(batch_sizes))
+    tried: list[dict[str, Any]] = []
+    best = modes[0]
+    if len(modes) > 1:
+        rates = []
+        for mode in modes:
+            run, load, described, requests = _run_mode(mode, input_shape, 1, min_seconds * PROBE_SHARE, rng)
+            rates.append(run["runs"] * mode[0] / run["seconds"])
+            tried.append({**described, "batch": mode[0], "requests": requests, "images_per_second": rates[-1],
+                          "runs": run["runs"], "seconds": round(run["seconds"], 3), "busy": load.busy})
+        best = modes[int(np.argmax(rates))]
+    run, load, described, requests = _run_mode(best, input_shape, min_runs, min_seconds, rng)
+    size = best[0]
     return ThroughputResult(
-        images_per_second=run["runs"] * size / run["seconds"], batch=size, mode=str(mode["mode"]),
-        requests=requests, streams=mode.get("streams"), threads=mode.get("threads"), runs=run["runs"],
+        images_per_second=run["runs"] * size / run["seconds"], batch=size, mode=str(described["mode"]),
+        requests=requests, streams=described.get("streams"), threads=described.get("threads"), runs=run["runs"],
         seconds=round(run["seconds"], 3), min_runs=min_runs, min_seconds=min_seconds, requests_used=run["used"],
-        requests_busy_max=run["busy_max"], timed=timed, load=load.to_dict())
+        requests_busy_max=run["busy_max"], timed=timed, all_busy_share=run["all_busy_share"],
+        load=load.to_dict(), tried=tried)
