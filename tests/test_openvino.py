@@ -323,6 +323,19 @@ def test_runner_sync_async_agree(fp32, photos):
         runner(np.zeros((1, 3, 32, 32), np.float32))
 
 
+def test_runner_reads_a_reused_input_array_as_it_is_now(fp32, photos):
+    """The request keeps reading the array it was given (no tensor set per call): a buffer the
+    caller refills in place, or another array, gives that input's output."""
+    runner = BACKEND.load(fp32)
+    first, second = np.ascontiguousarray(photos[:1]), np.ascontiguousarray(photos[1:2])
+    want_first, want_second = runner(first.copy()), runner(second.copy())
+    buffer = first.copy()
+    assert np.allclose(runner(buffer), want_first, atol=1e-4)
+    buffer[...] = second
+    assert np.allclose(runner(buffer), want_second, atol=1e-4)
+    assert np.allclose(runner(first), want_first, atol=1e-4)
+
+
 def test_fp32_ir_matches_torch_on_real_images(model, fp32, int8, photos):
     import torch
 
