@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import re
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -323,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     if "bf16" in wanted and "AVX-512 BF16" not in cpu["instruction_sets"] and "AMX-BF16" not in cpu["instruction_sets"]:
         wanted.remove("bf16")
         log("bf16 skipped: the CPU reports no BF16 instructions")
-    paths = build_artifacts(args.depth, out, wanted)
+    # built in a child process: the timing process then holds only the runners, as benchmark_app's does
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
+        paths = child.submit(build_artifacts, args.depth, out, wanted).result()
     if args.wait_quiet:
         log(f"waiting up to {args.wait_quiet:g} s for a quiet CPU: {sample_load().describe()}")
         log(f"  now: {wait_for_quiet(args.wait_quiet).describe()}")

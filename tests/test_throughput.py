@@ -88,9 +88,8 @@ def test_async_driver_sets_the_input_once_and_restarts_requests_on_it():
 class ModesRunner:
     """A runner offering two ways to spend its cores: one request at a time, or two at once."""
 
-    info = {"threads": 2}
-
     def __init__(self) -> None:
+        self.info = {"threads": 2}
         self.made: list[str] = []
 
     def __call__(self, batch):
