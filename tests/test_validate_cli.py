@@ -35,7 +35,10 @@ def test_bench_json(model, capsys):
     assert r["batch_size"] == 1 and r["iterations"] >= 100 and r["p99_ms"] >= r["p50_ms"]
     assert r["load"]["during"]["cpus"] >= 1
     tput = data["throughput"]
-    assert tput["mode"] == "sync" and tput["batch"] == 1 and tput["requests"] == 1 and tput["runs"] >= 10
+    assert tput["batch"] == 1 and tput["runs"] >= 10
+    # ONNX Runtime: the best of its modes, each tried and kept (one per thread split on a multi-core host)
+    assert (tput["mode"], tput["requests"], tput["threads"]) in {(t["mode"], t["requests"], t["threads"])
+                                                                for t in tput["tried"]} or not tput["tried"]
     assert data["runner"]["backend"] == "onnxruntime" and data["input_shape"] == [3, 32, 32]
 
 
