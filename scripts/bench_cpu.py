@@ -23,6 +23,7 @@ Writes OUT/bench_cpu.json and OUT/bench_cpu.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import re
@@ -65,6 +66,13 @@ def build_artifacts(depth: int, out: Path, ov_precisions: list[str]) -> dict[str
         for row in result.rows:
             paths[f"{prefix}-{row['precision']}"] = Path(row["extra"]["artifact"])
     return paths
+
+
+def _build_quietly(depth: int, out: Path, ov_precisions: list[str]) -> dict[str, Path]:
+    """``build_artifacts`` with the libraries' progress bars (NNCF prints to stdout) sent to stderr:
+    stdout carries the table only."""
+    with contextlib.redirect_stdout(sys.stderr):
+        return build_artifacts(depth, out, ov_precisions)
 
 
 # --- benchmark_app ----------------------------------------------------------------------------
@@ -327,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         log("bf16 skipped: the CPU reports no BF16 instructions")
     # built in a child process: the timing process then holds only the runners, as benchmark_app's does
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
-        paths = child.submit(build_artifacts, args.depth, out, wanted).result()
+        paths = child.submit(_build_quietly, args.depth, out, wanted).result()
     if args.wait_quiet:
         log(f"waiting up to {args.wait_quiet:g} s for a quiet CPU: {sample_load().describe()}")
         log(f"  now: {wait_for_quiet(args.wait_quiet).describe()}")
