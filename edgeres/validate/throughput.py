@@ -55,7 +55,7 @@ class ThroughputResult:
     min_runs: int
     min_seconds: float
     requests_used: int
-    requests_busy_max: int
+    requests_busy_max: int  # every request (seen all in flight at once), else 1
     timed: str
     all_busy_share: float = 0.0
     load: dict[str, Any] = field(default_factory=dict)
