@@ -234,10 +234,16 @@ FAMILY_TOP_BOOST_MHZ = {("AuthenticAMD", 25): 5700.0, ("AuthenticAMD", 26): 5700
 
 def cpu_clock() -> tuple[float | None, str]:
     """The clock to count a peak at, and where it came from: cpufreq's maximum where the kernel
-    exposes it, else /proc/cpuinfo's MHz (on a VM the nominal clock: the core may boost higher)."""
+    exposes it, else the clock measured by a chain of dependent adds (``edgeres.clockprobe``), else
+    /proc/cpuinfo's MHz (on a VM the nominal clock: the core may boost higher)."""
+    from edgeres.clockprobe import measure_clock_mhz
+
     maximum = _read(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"))
     if maximum and maximum.isdigit():
         return int(maximum) / 1000.0, "max"
+    measured = measure_clock_mhz()
+    if measured:
+        return measured, "measured"
     value = _cpuinfo_field(("cpu mhz",))
     try:
         return (float(value), "nominal") if value else (None, "unknown")
@@ -268,9 +274,10 @@ def int8_macs_per_cycle(isa: dict[str, bool], vendor: str | None, family: int | 
 def int8_peak(cores: int | None = None, flags: set[str] | None = None, vendor: str | None = None,
               family: int | None = None, clock: tuple[float | None, str] | None = None) -> dict[str, object] | None:
     """The CPU's INT8 peak in MAC/s from what it reports: MACs/cycle/core x cores x clock, with the
-    formula and its assumptions. ``clock_source`` "max" makes it a real upper bound; "nominal" (the
-    maximum is unreadable) may undercount a boosting core, so a fraction of it is an upper estimate:
-    ``peak_at_top_boost`` then gives the other end, where the family's top boost clock is known."""
+    formula and its assumptions. ``clock_source`` "max" or "measured" makes it an upper bound;
+    "nominal" (neither readable nor measurable) may undercount a boosting core, so a fraction of it
+    is an upper estimate: ``peak_at_top_boost`` then gives the other end, where the family's top
+    boost clock is known."""
     vendor = vendor if vendor is not None else _cpuinfo_field(("vendor_id",))
     if family is None:
         found = _cpuinfo_field(("cpu family",))
@@ -282,8 +289,11 @@ def int8_peak(cores: int | None = None, flags: set[str] | None = None, vendor: s
     macs, basis = rate
     cores = cores or physical_cores()
     peak = macs * cores * mhz * 1e6
-    top = FAMILY_TOP_BOOST_MHZ.get((vendor or "", family or -1)) if source != "max" else None
+    top = FAMILY_TOP_BOOST_MHZ.get((vendor or "", family or -1)) if source == "nominal" else None
     clock_note = {"max": "the cores' maximum clock (cpufreq)",
+                  "measured": "the clock a core ran a chain of dependent adds at (one per cycle), cpufreq "
+                              "being unreadable: a core may clock lower under wide SIMD, so the peak is an "
+                              "upper bound",
                   "nominal": "the nominal clock (/proc/cpuinfo; the maximum is unreadable here): the cores may "
                              "boost higher, so the peak may be low and a fraction of it an upper estimate"}[source]
     return {"macs_per_second": peak, "macs_per_cycle_per_core": macs, "cores": cores, "mhz": mhz,

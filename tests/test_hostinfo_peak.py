@@ -50,3 +50,15 @@ def test_a_nominal_clock_is_said_and_the_family_top_boost_gives_the_other_end():
 def test_no_simd_int8_or_no_clock_gives_no_peak():
     assert int8_peak(cores=1, flags={"sse2"}, vendor="GenuineIntel", family=6, clock=MAX) is None
     assert int8_peak(cores=1, flags=VNNI, vendor="GenuineIntel", family=6, clock=(None, "unknown")) is None
+
+
+def test_a_measured_clock_is_an_upper_bound_with_no_boost_guess(monkeypatch):
+    from edgeres import clockprobe, hostinfo
+
+    monkeypatch.setattr(hostinfo, "_read", lambda path: None)               # cpufreq unreadable, as on a VM
+    monkeypatch.setattr(clockprobe, "measure_clock_mhz", lambda: 4200.0)
+    assert hostinfo.cpu_clock() == (4200.0, "measured")
+    peak = int8_peak(cores=2, flags=VNNI, vendor="AuthenticAMD", family=26, clock=(4200.0, "measured"))
+    assert peak["peak_at_top_boost"] is None and "dependent adds" in peak["assumptions"]
+    monkeypatch.setattr(clockprobe, "measure_clock_mhz", lambda: None)      # executable memory refused
+    assert hostinfo.cpu_clock()[1] in ("nominal", "unknown")
