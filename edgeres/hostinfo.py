@@ -241,14 +241,14 @@ def cpu_clock() -> tuple[float | None, str]:
     maximum = _read(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"))
     if maximum and maximum.isdigit():
         return int(maximum) / 1000.0, "max"
-    measured = measure_clock_mhz()
+    try:
+        nominal = float(_cpuinfo_field(("cpu mhz",)) or "")
+    except ValueError:
+        nominal = None
+    measured = measure_clock_mhz(nominal_mhz=nominal)
     if measured:
         return measured, "measured"
-    value = _cpuinfo_field(("cpu mhz",))
-    try:
-        return (float(value), "nominal") if value else (None, "unknown")
-    except ValueError:
-        return None, "unknown"
+    return (nominal, "nominal") if nominal else (None, "unknown")
 
 
 def int8_macs_per_cycle(isa: dict[str, bool], vendor: str | None, family: int | None) -> tuple[int, str] | None:

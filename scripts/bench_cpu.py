@@ -241,7 +241,9 @@ def int8_peak_row(rows: list[dict[str, Any]], depth: int) -> dict[str, Any] | No
     fraction = achieved / float(peak["macs_per_second"])
     low = achieved / float(peak["peak_at_top_boost"]) if peak["peak_at_top_boost"] else None
     bar = BARS["int8_peak_fraction"]
-    if fraction < bar:
+    if fraction > 1.0:
+        verdict = "undecided (over 100% of the peak: the clock or MACs/cycle behind it is undercounted)"
+    elif fraction < bar:
         verdict = "NOT met"
     elif peak["clock_source"] in ("max", "measured") or (low is not None and low >= bar):
         verdict = "met"

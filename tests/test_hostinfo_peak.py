@@ -56,9 +56,9 @@ def test_a_measured_clock_is_an_upper_bound_with_no_boost_guess(monkeypatch):
     from edgeres import clockprobe, hostinfo
 
     monkeypatch.setattr(hostinfo, "_read", lambda path: None)               # cpufreq unreadable, as on a VM
-    monkeypatch.setattr(clockprobe, "measure_clock_mhz", lambda: 4200.0)
+    monkeypatch.setattr(clockprobe, "measure_clock_mhz", lambda nominal_mhz=None: 4200.0)
     assert hostinfo.cpu_clock() == (4200.0, "measured")
     peak = int8_peak(cores=2, flags=VNNI, vendor="AuthenticAMD", family=26, clock=(4200.0, "measured"))
     assert peak["peak_at_top_boost"] is None and "dependent adds" in peak["assumptions"]
-    monkeypatch.setattr(clockprobe, "measure_clock_mhz", lambda: None)      # executable memory refused
+    monkeypatch.setattr(clockprobe, "measure_clock_mhz", lambda nominal_mhz=None: None)   # exec memory refused
     assert hostinfo.cpu_clock()[1] in ("nominal", "unknown")
