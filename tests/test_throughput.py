@@ -46,7 +46,7 @@ def test_runner_with_async_mode_is_measured_in_it_and_labelled():
     result = measure_throughput(QueueRunner(jobs=3), (3, 4, 4), (1, 8), min_runs=6, min_seconds=0.0)
     assert (result.mode, result.batch, result.requests, result.streams) == ("async (fake)", 1, 3, 3)
     assert result.requests_used == 3 and result.requests_busy_max == 3 and result.runs >= 6
-    assert "batch 1, 3 streams, 3 requests, 1 threads" in result.label()
+    assert "batch 1, 3 streams, 3 requests, 1 thread," in result.label()
     assert set(result.load) >= {"before", "during", "busy"}
 
 

@@ -146,8 +146,8 @@ class ORTRunner(Runner):
         fixed = self.info.fixed_batch
         sizes = [fixed] if fixed else sorted({min(batch_sizes), max(batch_sizes)})
         threads = int(self.info.threads or 1)
-        whole = {"mode": "sync, 1 session with every thread", "streams": 1, "threads": threads}
-        split = {"mode": f"{threads} requests on a 1-thread session", "streams": threads, "threads": 1}
+        whole = {"mode": f"sync, 1 session of {threads} threads", "streams": None, "threads": threads}
+        split = {"mode": f"{threads} concurrent runs of a 1-thread session", "streams": None, "threads": 1}
         modes: list[tuple[int, Any]] = []
         for size in sizes:
             modes.append((size, lambda: (ThreadQueue(self, 1), whole)))

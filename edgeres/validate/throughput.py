@@ -11,7 +11,7 @@ with the THROUGHPUT hint and ``OPTIMAL_NUMBER_OF_INFER_REQUESTS`` requests, as
 
 A runner with several ways to spend the cores offers ``throughput_modes(batch_sizes)`` instead
 (ONNX Runtime: each batch size x one session with every thread, or one single-thread session
-per core): each mode is probed briefly, and the best is measured in full, with what was tried.
+running one request per core at once): each mode is probed briefly, and the best is measured in full, with what was tried.
 A runner with neither is timed synchronously at the largest batch it is given.
 
 ``ThreadQueue`` gives plain callables the same queue interface with N worker threads (runtimes
@@ -62,9 +62,12 @@ class ThroughputResult:
     tried: list[dict[str, Any]] = field(default_factory=list)  # the probed modes, when there was a choice
 
     def label(self) -> str:
-        streams = "" if self.streams is None else f", {self.streams} streams"
+        def count(n: Any, what: str) -> str:
+            return f"{n} {what}" + ("" if n == 1 else "s")
+
+        streams = "" if self.streams is None else f", {count(self.streams, 'stream')}"
         return (f"{self.images_per_second:.1f} img/s ({self.mode}, batch {self.batch}{streams}, "
-                f"{self.requests} requests, {self.threads} threads, n={self.runs})")
+                f"{count(self.requests, 'request')}, {count(self.threads, 'thread')}, n={self.runs})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
