@@ -55,5 +55,5 @@ def cpu_lines(env: dict[str, Any]) -> list[str]:
     freq = cpu.get("frequency") or {}
     lines.append(f"frequency: governor {freq.get('governor') or 'not readable'}, turbo "
                  f"{ {True: 'on', False: 'off'}.get(freq.get('turbo'), 'not readable') }, "
-                 f"{freq.get('mhz') or '?'} MHz")
+                 f"{freq.get('mhz') or '?'} MHz (the kernel's current figure: on a VM the nominal clock)")
     return lines
