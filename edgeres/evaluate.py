@@ -89,7 +89,15 @@ def open_for_bench(path: str | os.PathLike[str], **options: Any) -> Opened:
     if path.is_file():
         raise EdgeresError(f"{path} has no metadata file {Artifact.sidecar_of(path).name} beside it: bench times "
                            "artifacts written by edgeres (export, quantize, build)")
-    raise EdgeresError(f"{path} is not an artifact edgeres can time (name the model file, e.g. DIR/model.onnx)")
+    found = sorted(str(m) for m in _artifacts_in(path))
+    hint = f": it holds {', '.join(found[:6])}" + (" ..." if len(found) > 6 else "") if found else ""
+    raise EdgeresError(f"{path} is not an artifact edgeres can time (name the model file, e.g. DIR/model.onnx){hint}")
+
+
+def _artifacts_in(folder: Path) -> list[Path]:
+    """Model files with an edgeres sidecar in ``folder`` and the folders below it (a build's output)."""
+    return [m for m in folder.rglob("*") if m.suffix in (".onnx", ".xml", ".engine", ".plan")
+            and Artifact.sidecar_of(m).is_file() and ".cache" not in m.parts]
 
 
 def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None = None, *,

@@ -61,6 +61,12 @@ def test_bench_refuses_missing_and_sidecarless_files(tmp_path, model, capsys):
     assert "no metadata file" in capsys.readouterr().err
 
 
+def test_bench_on_a_folder_names_the_artifacts_inside_it(model, capsys):
+    assert main(["bench", str(model.parent)]) == 1
+    err = capsys.readouterr().err
+    assert "is not an artifact edgeres can time" in err and f"it holds {model}" in err
+
+
 class TinySet:
     name, classes, has_labels = "tiny (6 images)", None, True
 
