@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 from edgeres import limits
@@ -96,7 +97,9 @@ def _run_build(args: argparse.Namespace) -> int:
     from edgeres.report import summary_table
 
     req = build_request(args, args.target, args.out)
+    start = time.perf_counter()
     result = build(req)
+    wall = time.perf_counter() - start
     lines = [summary_table(result.rows)] if result.rows else []
     if result.recommended:
         lines.append(f"recommended: {result.recommended} on {result.target.name}")
@@ -105,7 +108,10 @@ def _run_build(args: argparse.Namespace) -> int:
     lines.append(f"report: {result.report_dir / 'report.md'}")
     if result.bundle:
         lines.append(f"bundle: {result.bundle} (+ .tar.gz)")
-    emit(args, result.to_dict(), "\n".join(lines))
+    reused = sum(1 for s in result.stages if s["reused"])
+    lines.append(f"build took {wall:.1f} s wall clock ({sum(s['seconds'] for s in result.stages):.1f} s in its "
+                 f"{len(result.stages)} stages, {reused} reused from an earlier run)")
+    emit(args, {**result.to_dict(), "wall_seconds": round(wall, 2)}, "\n".join(lines))
     if req.fail_over_budget and result.over_budget:
         print(f"edgeres build: over budget: {', '.join(result.over_budget)} lost more than {result.budget:g} points "
               "against FP32", file=sys.stderr)
