@@ -10,6 +10,7 @@ ERROR = 1             # something the user can fix: a missing file, a set that d
 USAGE = 2             # a value the command line rules out (argparse uses 2 too)
 OVER_BUDGET = 3       # validate --max-drop / build --fail-over-budget: a precision lost more than allowed
 DEVICE_RUNS_FAILED = 4  # fleet run: the report was merged, but some device runs failed, hung or died
+BUSY = 5              # bench --fail-busy: the figure kept was still timed on a busy machine
 INTERRUPTED = 130     # Ctrl-C (128 + SIGINT, as shells report it)
 
 

@@ -9,6 +9,7 @@ artifact one without touching this code's callers.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -108,9 +109,10 @@ def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None 
     "throughput" (a ThroughputResult in the backend's throughput mode, or None), "attempts" and
     "rss_before_load_mb" (resident memory of this process before the model was loaded).
 
-    ``wait_quiet`` seconds are spent waiting for the CPU to be quiet first; a measurement taken
-    while the machine was busy is repeated up to ``retries`` times (the last one is kept)."""
-    from edgeres.validate.load import wait_for_quiet
+    Up to ``wait_quiet`` seconds are spent waiting for the CPU to be quiet first; a measurement
+    taken while the machine was busy is repeated up to ``retries`` times and the quietest kept
+    ("busy", "kept_attempt", "tries": see ``edgeres.validate.quiet.quietest``)."""
+    from edgeres.validate.quiet import quietest
     from edgeres.validate.throughput import measure_throughput
 
     limits.check("the minimum runs", min_runs, limits.COUNT)
@@ -124,23 +126,28 @@ def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None 
         if opened.fixed_batch and any(b != opened.fixed_batch for b in sizes):
             raise EdgeresError(f"{Path(path).name} was built for batch {opened.fixed_batch} only: use --batch "
                                f"{opened.fixed_batch}, or export with --batch dynamic")
-        for attempt in range(1, retries + 2):
-            if wait_quiet:
-                wait_for_quiet(wait_quiet)
+        def measure() -> tuple[list[LatencyResult], Any]:
             results = time_batches(opened.runner, opened.input_shape, sizes,
                                    f"bench {Path(path).name}" if progress else None,
                                    min_runs=min_runs, min_seconds=min_seconds, warmup=warmup)
             tput = measure_throughput(opened.runner, opened.input_shape, tuple(sizes),
                                       min_seconds=min_seconds) if throughput else None
-            if not (any(r.load_warning for r in results) or (tput and tput.load.get("busy"))):
-                break
+            return results, tput
+
+        (results, tput), attempts = quietest(
+            measure, lambda m: [r.load for r in m[0]] + ([m[1].load] if m[1] else []), retries=retries,
+            wait_s=wait_quiet, say=(lambda line: print(f"bench: {line}", file=sys.stderr)) if progress else _silent)
         info = dict(opened.runner.info)
     finally:
         opened.runner.close()
         if opened.close:
             opened.close()
     return {**opened.description, "input_shape": list(opened.input_shape), "runner": info,
-            "rss_before_load_mb": rss_before, "results": results, "throughput": tput, "attempts": attempt}
+            "rss_before_load_mb": rss_before, "results": results, "throughput": tput, **attempts}
+
+
+def _silent(line: str) -> None:
+    pass
 
 
 def _preprocess_of(artifact: Artifact) -> Any:
@@ -234,6 +241,7 @@ def _validate(artifact: Artifact, ref_artifact: Artifact | None, val: Any, names
 
 def format_bench(payload: dict[str, Any]) -> str:
     from edgeres.validate.latency import format_latency
+    from edgeres.validate.quiet import latency_mode, load_line
 
     info = payload.get("runner") or {}
     results: list[LatencyResult] = payload["results"]
@@ -241,13 +249,16 @@ def format_bench(payload: dict[str, Any]) -> str:
     head = (f"bench {payload.get('artifact')}: {info.get('backend', '?')} {info.get('backend_version', '')} on "
             f"{info.get('device', '?')}, {info.get('precision', payload.get('precision'))}, input {c}x{h}x{w}")
     if results:
-        head += f"\nlatency: warm-up {results[0].warmup} runs, then timed runs (n per batch size below)"
+        head += (f"\nlatency: {latency_mode(info)}; warm-up {results[0].warmup} runs, then timed runs "
+                 "(n per batch size below)")
     text = head + "\n" + format_latency(results)
     tput = payload.get("throughput")
     if tput is not None:
         text += f"\nthroughput (its own measurement): {tput.label()}\n  timed: {tput.timed}"
+        text += f"\n  load: {load_line(tput.load)}"
         if tput.load.get("warning"):
             text += f"\n  WARNING: {tput.load['warning']}"
     if payload.get("attempts", 1) > 1:
-        text += f"\nmeasured {payload['attempts']} times (the machine was busy); the last measurement is shown"
+        text += (f"\nmeasured {payload['attempts']} times (the machine was busy); attempt "
+                 f"{payload.get('kept_attempt')}, the quietest, is shown")
     return text

@@ -76,4 +76,4 @@ def test_readme_exit_code_table_matches_edgeres_errors():
     table = dict(re.findall(r"^\| `(\d+)` \| ([^|]+) \|", text, flags=re.MULTILINE))
     assert table, "README.md has an exit-code table"
     assert {int(k) for k in table} == {errors.OK, errors.ERROR, errors.USAGE, errors.OVER_BUDGET,
-                                      errors.DEVICE_RUNS_FAILED, errors.INTERRUPTED}
+                                      errors.DEVICE_RUNS_FAILED, errors.BUSY, errors.INTERRUPTED}

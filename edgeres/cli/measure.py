@@ -8,7 +8,7 @@ import sys
 from edgeres import limits
 from edgeres.argtypes import checked_by, integer, number
 from edgeres.cli.common import emit
-from edgeres.errors import OVER_BUDGET, UsageError
+from edgeres.errors import BUSY, OVER_BUDGET, UsageError
 from edgeres.limits import parse_batches
 from edgeres.validate.latency import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS
 
@@ -72,7 +72,10 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wait-quiet", type=number(limits.WAIT_SECONDS), default=0.0, metavar="SECONDS",
                    help="first wait up to SECONDS for other processes to leave the CPU alone")
     p.add_argument("--retries", type=integer(limits.RETRIES), default=0,
-                   help="measure again up to N times while the machine is busy")
+                   help="measure again up to N times while the machine is busy; the quietest is kept")
+    p.add_argument("--fail-busy", action="store_true",
+                   help=f"CI gate: exit {BUSY} when the figure kept was still timed on a busy machine "
+                        "(the result is printed first)")
     p.add_argument("--warmup", type=integer(limits.WARMUP), default=10, help="untimed runs first (default 10)")
     p.add_argument("--threads", type=integer(limits.THREADS), default=None,
                    help="inference threads (default: backend's)")
@@ -89,4 +92,8 @@ def _run_bench(args: argparse.Namespace) -> int:
     tput = payload["throughput"]
     emit(args, {**payload, "results": [r.to_dict() for r in payload["results"]],
                 "throughput": tput.to_dict() if tput else None}, format_bench(payload))
+    if args.fail_busy and payload["busy"]:
+        print(f"edgeres bench: busy machine: the figure kept (attempt {payload['kept_attempt']} of "
+              f"{payload['attempts']}) was timed while other processes used the CPU (--fail-busy)", file=sys.stderr)
+        return BUSY
     return 0

@@ -168,8 +168,12 @@ def measure_latency(runner: Any, input_shape: tuple[int, int, int], batch_sizes:
 
 
 def format_latency(results: Sequence[LatencyResult]) -> str:
-    """One row per batch size, trtexec-style percentiles, then what was timed."""
-    rows = [(r.batch_size, r.iterations, f"{r.mean_ms:.3f}", f"{r.std_ms:.3f}", f"{r.p50_ms:.3f}", f"{r.p90_ms:.3f}",
+    """One row per batch size, trtexec-style percentiles (a busy row's p50 marked ``!``), then what
+    was timed and the load each row was timed under."""
+    from edgeres.validate.quiet import load_line
+
+    rows = [(r.batch_size, r.iterations, f"{r.mean_ms:.3f}", f"{r.std_ms:.3f}",
+             f"{r.p50_ms:.3f}" + ("!" if r.load.get("busy") else ""), f"{r.p90_ms:.3f}",
              "-" if r.p99_ms is None else f"{r.p99_ms:.3f}", f"{r.min_ms:.3f}", f"{r.max_ms:.3f}", f"{r.throughput:.1f}",
              "-" if r.peak_rss_mb is None else f"{r.peak_rss_mb:.0f}")
             for r in results]
@@ -182,6 +186,9 @@ def format_latency(results: Sequence[LatencyResult]) -> str:
              f"peak MiB: {PEAK_RSS_MEANING}",
              f"runs: until at least {first.min_runs} runs and {first.min_seconds:g} s; p99 from {P99_MIN_RUNS} runs on",
              "img/s (sync): batch / mean latency of one synchronous request; throughput mode is measured apart"]
+    notes += [f"load batch {r.batch_size}: {load_line(r.load)}" for r in results]
+    if any(r.load.get("busy") for r in results):
+        notes.append("! = the machine was busy while timing")
     notes += [f"WARNING batch {r.batch_size}: {r.load_warning}" for r in results if r.load_warning]
     return table + "\n" + "\n".join(notes)
 
