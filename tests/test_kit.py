@@ -366,7 +366,7 @@ def test_a_dla_row_that_fails_to_build_is_a_note_not_a_failed_kit(tmp_path, mode
 
     monkeypatch.setattr(trt_backend, "build_engine", dla_refuses)
     res = _write(tmp_path, models, precisions=["int8"], slice_size=8)
-    report = build_kit(res.path, iterations=2, warmup=0, batch_sizes=[1])
+    report = build_kit(res.path, iterations=2, min_seconds=0, warmup=0, batch_sizes=[1])
     assert [r["precision"] for r in report["rows"]] == ["int8"]
     assert any(n.startswith("int8 @ dla0 not built: TensorRT could not build") for n in report["notes"])
 
@@ -374,12 +374,12 @@ def test_a_dla_row_that_fails_to_build_is_a_note_not_a_failed_kit(tmp_path, mode
 def test_kit_build_cli_can_skip_the_dla_rows(tmp_path, models, fake_device, capsys):
     fake_device("10.3.0.30", cc=(8, 7), dla_cores=2)
     res = _write(tmp_path, models, precisions=["int8"], slice_size=8)
-    assert main(["kit", "build", str(res.path), "--no-dla-rows", "--iterations", "2", "--warmup", "0",
-                 "--batch-sizes", "1", "--json"]) == 0
+    assert main(["kit", "build", str(res.path), "--no-dla-rows", "--iterations", "2", "--min-seconds", "0",
+                 "--warmup", "0", "--batch-sizes", "1", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["precision"] for r in report["rows"]] == ["int8"]
-    assert main(["kit", "build", str(res.path), "--dla-core", "1", "--iterations", "2", "--warmup", "0",
-                 "--batch-sizes", "1", "--json"]) == 0
+    assert main(["kit", "build", str(res.path), "--dla-core", "1", "--iterations", "2", "--min-seconds", "0",
+                 "--warmup", "0", "--batch-sizes", "1", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["precision"] for r in report["rows"]] == ["int8 @ dla1"]      # DLA-only: the GPU stays free
 

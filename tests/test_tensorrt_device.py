@@ -88,7 +88,7 @@ def test_kit_build_on_tensorrt_11_jetson_records_device_and_marks_unlocked_clock
     real_probe = dev.probe
     monkeypatch.setattr(dev, "probe", lambda **kw: real_probe(**fake))
     res = _write(tmp_path, models, slice_size=12)
-    report = build_kit(res.path, iterations=2, warmup=0, batch_sizes=[1])
+    report = build_kit(res.path, iterations=2, min_seconds=0, warmup=0, batch_sizes=[1])
     env = report["environment"]
     assert env["recipe"] == "trt11" and env["device"]["jetpack"] == "6.2" and env["device"]["tensorrt"] == "11.4.1.2"
     assert env["device"]["compute_capability"] == "8.7" and env["device"]["dla_cores"] == 2
