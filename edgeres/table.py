@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
+def counted(n: object, noun: str) -> str:
+    """'1 thread', '2 threads': a count with its noun, plural unless the count is 1."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None) -> str:
     """Columns padded to their widest cell; ``align`` has one 'l' or 'r' per column."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]

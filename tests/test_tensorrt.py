@@ -194,14 +194,19 @@ def test_backend_build_refuses_int8_on_maxwell(fake_trt, tmp_path):
         trt_backend.BACKEND.build(tmp_path / "q.onnx", nano)
 
 
-def test_backend_build_and_run_end_to_end_on_fakes(fake_trt, tmp_path):
-    calls, install = fake_trt
+def _fp16_engine(install, tmp_path):
+    """An FP16 engine for an nvidia-gpu (cc 8.6, TensorRT 10.3) built on the fakes, dynamic batch 1:2:4."""
     install("10.3.0.30", cc=(8, 6))
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(b"onnx")
     spec = BuildSpec(target=get_target("nvidia-gpu"), precision="fp16", out_dir=tmp_path / "out",
                      batch=BatchProfile(1, 2, 4))
-    art = trt_backend.BACKEND.build(onnx, spec)
+    return trt_backend.BACKEND.build(onnx, spec)
+
+
+def test_backend_build_and_run_end_to_end_on_fakes(fake_trt, tmp_path):
+    calls, install = fake_trt
+    art = _fp16_engine(install, tmp_path)
     assert art.path.name == "model_fp16.engine" and _names(calls, "set_flag") == ["FP16"]
     runner = trt_backend.BACKEND.load(Artifact.load(art.path))
     x = np.random.default_rng(0).standard_normal((6, 3, 8, 8)).astype(np.float32)
@@ -312,12 +317,7 @@ def test_runner_profiles_layers_with_the_tensorrt_layer_profiler(fake_trt, tmp_p
     from edgeres.validate.layers import profile_runner
 
     _calls, install = fake_trt
-    install("10.3.0.30", cc=(8, 6))
-    onnx = tmp_path / "model.onnx"
-    onnx.write_bytes(b"onnx")
-    spec = BuildSpec(target=get_target("nvidia-gpu"), precision="fp16", out_dir=tmp_path / "out",
-                     batch=BatchProfile(1, 2, 4))
-    art = trt_backend.BACKEND.build(onnx, spec)
+    art = _fp16_engine(install, tmp_path)
     with trt_backend.BACKEND.load(Artifact.load(art.path)) as runner:
         layers = runner.profile(batch=2, runs=3)
         doc = profile_runner(runner, batch=1, runs=2)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from edgeres.backends.tensorrt_ops import ParserLimit, parses, since
-from edgeres.backends.tensorrt_plan import parse_version
+from edgeres.backends.tensorrt_plan import parse_version, version_text
 from edgeres.backends.tensorrt_recipes import RECIPES, recipe_for
 from edgeres.errors import EdgeresError, UsageError
 from edgeres.onnxutil import load_onnx
@@ -187,10 +187,6 @@ def _output_qdq(model: Any) -> Iterable[Violation]:
                             "leave the output in float")
 
 
-def _version_text(version: Sequence[int]) -> str:
-    return ".".join(map(str, version))
-
-
 def _opset_and_ops(model: Any, opset: int, limits: Sequence[ParserLimit]) -> Iterable[Violation]:
     for limit in limits:
         if opset > limit.max_opset:
@@ -205,7 +201,7 @@ def _opset_and_ops(model: Any, opset: int, limits: Sequence[ParserLimit]) -> Ite
             continue
         for limit in limits:
             if not parses(op, limit.version):
-                yield Violation("(model)", "op", f"operator {op} is parsed from TensorRT {_version_text(first)} on, "
+                yield Violation("(model)", "op", f"operator {op} is parsed from TensorRT {version_text(first)} on, "
                                                  f"not by {limit.label}")
     for op in sorted({f"{n.domain}.{n.op_type}" for n in model.graph.node if n.domain not in ("", "ai.onnx")}):
         yield Violation("(model)", "op", f"operator {op} is outside the ONNX domain: TensorRT parses it only with a "
@@ -240,7 +236,7 @@ def recipe_limits(names: Sequence[str] | None = None) -> list[ParserLimit]:
     """The parsers of the kit's recipes named (every recipe that builds INT8 when None), each as its range's
     oldest version."""
     chosen = [r for r in RECIPES if (r.name in names if names is not None else "int8" in r.precisions)]
-    return [ParserLimit(r.label.split(" (")[0], r.first, r.max_opset) for r in chosen]
+    return [ParserLimit(r.span, r.first, r.max_opset) for r in chosen]
 
 
 def version_limits(text: str) -> list[ParserLimit]:

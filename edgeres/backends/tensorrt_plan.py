@@ -79,6 +79,11 @@ def parse_version(text: str | Sequence[int]) -> tuple[int, ...]:
     return tuple(int(n) for n in numbers)
 
 
+def version_text(version: Sequence[int]) -> str:
+    """(10, 13, 0) -> '10.13.0'."""
+    return ".".join(map(str, version))
+
+
 def parse_cc(value: str | float | Sequence[int]) -> tuple[int, int]:
     """A compute capability: '8.7', 8.7, 'sm_87', '87' or (8, 7) -> (8, 7)."""
     if isinstance(value, (tuple, list)):
@@ -164,7 +169,7 @@ class TypedDecision:
 def choose_typed_mode(trt_version: Sequence[int], requested: str = "auto") -> TypedDecision:
     """Strongly typed from TensorRT 10.12 (weak typing deprecated there, removed in 11); weakly typed before."""
     version = tuple(trt_version)
-    vtext = ".".join(str(v) for v in version)
+    vtext = version_text(version)
     if requested not in TYPED_MODES:
         raise EdgeresError(f"typed mode must be one of {', '.join(TYPED_MODES)}, got {requested!r}")
     if requested == "strong":
@@ -258,7 +263,7 @@ def plan_engine(precision: str, trt_version: Sequence[int], options: Mapping[str
     """
     opts = resolve_options(options)
     version = tuple(trt_version)
-    vtext = ".".join(str(v) for v in version)
+    vtext = version_text(version)
     if precision not in ENGINE_PRECISIONS:
         raise EdgeresError(f"TensorRT builds {', '.join(ENGINE_PRECISIONS)} engines here, not {precision!r}")
     if version < tuple(oldest):

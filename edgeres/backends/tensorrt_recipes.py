@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edgeres.artifact import BatchProfile
-from edgeres.backends.tensorrt_plan import EnginePlan, plan_engine, resolve_options
+from edgeres.backends.tensorrt_plan import EnginePlan, plan_engine, resolve_options, version_text
 from edgeres.errors import EdgeresError
 
 if TYPE_CHECKING:
@@ -75,6 +75,10 @@ class Recipe:
         return (self.below is None or tuple(oldest) < self.below) and (newest is None or tuple(newest) >= self.first)
 
     @property
+    def span(self) -> str:
+        return span_of(self.label)
+
+    @property
     def fp32_key(self) -> str:
         """The kit's FP32 ONNX this recipe parses: the opset-13 copy where its parser stops at 13."""
         return "fp32_opset13" if self.max_opset < 17 else "fp32"
@@ -94,6 +98,11 @@ class Recipe:
     def stronglytyped_flag(self) -> bool:
         """trtexec needs --stronglyTyped (10.x); in 11.x strong typing is always on."""
         return self.typed_mode == "strong" and self.plan_version < (11, 0)
+
+
+def span_of(label: str) -> str:
+    """A recipe's versions without its JetPack note: 'TensorRT 8.5 - 10.11 (JetPack ...)' -> 'TensorRT 8.5 - 10.11'."""
+    return label.split(" (")[0]
 
 
 RECIPES = (
@@ -117,7 +126,7 @@ def recipe_for(version: Sequence[int]) -> Recipe:
     for recipe in RECIPES:
         if recipe.covers(version):
             return recipe
-    raise EdgeresError(f"TensorRT {'.'.join(map(str, version))} is older than any recipe (8.2 is the oldest)")
+    raise EdgeresError(f"TensorRT {version_text(version)} is older than any recipe (8.2 is the oldest)")
 
 
 # --- trtexec flags by version ------------------------------------------------------------------
@@ -262,6 +271,7 @@ __all__ = [
     "onnx_key",
     "plan_variant",
     "recipe_for",
+    "span_of",
     "trtexec_accepts",
     "unknown_flags",
     "variant_batch",

@@ -26,6 +26,7 @@ from edgeres.backends.tensorrt_plan import (
     resolve_options,
     shape_str,
     trtexec_command,
+    version_text,
 )
 from edgeres.backends.tensorrt_recipes import (
     ONNX_FILES,
@@ -37,13 +38,10 @@ from edgeres.backends.tensorrt_recipes import (
     execution_precision,
     onnx_key,
     plan_variant,
+    span_of,
     unknown_flags,
 )
 from edgeres.errors import EdgeresError
-
-
-def _vtext(version: Sequence[int]) -> str:
-    return ".".join(map(str, version))
 
 
 def edge_versions(recipe: Recipe) -> list[tuple[int, ...]]:
@@ -67,7 +65,7 @@ def target_recipes(oldest: str | Sequence[int], newest: str | Sequence[int] | No
 def typed_recipe(recipe: Recipe, requested: str) -> tuple[Recipe | None, str]:
     """``recipe`` as the device's planner builds with ``typed_mode = requested``, and a note on what
     changed; None where every version the recipe covers refuses the request."""
-    span = recipe.label.split(" (")[0]
+    span = recipe.span
     if requested == "auto" or requested == recipe.typed_mode:
         return recipe, ""
     if requested == "weak":
@@ -84,8 +82,8 @@ def typed_recipe(recipe: Recipe, requested: str) -> tuple[Recipe | None, str]:
         last = edge_versions(recipe)[1]
         narrowed = replace(recipe, typed_mode="strong", first=STRONGLY_TYPED_FLAG_FROM,
                            plan_version=STRONGLY_TYPED_FLAG_FROM,
-                           label=f"TensorRT {_vtext(STRONGLY_TYPED_FLAG_FROM)} - {_vtext(last)}")
-        return narrowed, (f"typed_mode = strong: TensorRT {_vtext(recipe.first)} - 9.0 (JetPack 5's 8.5, JetPack "
+                           label=f"TensorRT {version_text(STRONGLY_TYPED_FLAG_FROM)} - {version_text(last)}")
+        return narrowed, (f"typed_mode = strong: TensorRT {version_text(recipe.first)} - 9.0 (JetPack 5's 8.5, JetPack "
                           "6.0's 8.6) has no strongly typed networks, so edgeres kit build refuses this target there; "
                           "these lines are for 9.1 and newer")
     return replace(recipe, typed_mode="strong"), ""
@@ -104,7 +102,7 @@ def recipe_variants(recipe: Recipe, precisions: Sequence[str], options: Mapping[
     if not recipe.dla:
         variants, _ = engine_variants(wanted, {**opts, "dla_core": -1, "dla_variants": False}, 0)
         if asks_dla and num_dla_cores != 0:
-            notes.append(f"no DLA engines with {recipe.label.split(' (')[0]}: GPU rows only")
+            notes.append(f"no DLA engines with {recipe.span}: GPU rows only")
         return variants, notes
     if num_dla_cores is None and core >= 0:
         variants, _ = engine_variants(wanted, opts, core + 1)
@@ -174,8 +172,8 @@ def render_recipes(precisions: Sequence[str], options: Mapping[str, Any], batch:
                                      engines_dir) for v in variants]
         shown = recipe or base
         out.append({"name": base.name, "label": shown.label, "typed_mode": shown.typed_mode,
-                    "dla": shown.dla if num_dla_cores != 0 else "", "first": _vtext(shown.first),
-                    "below": _vtext(shown.below) if shown.below else None, "max_opset": shown.max_opset,
+                    "dla": shown.dla if num_dla_cores != 0 else "", "first": version_text(shown.first),
+                    "below": version_text(shown.below) if shown.below else None, "max_opset": shown.max_opset,
                     "notes": notes, "engines": engines})
     return out
 
@@ -192,12 +190,12 @@ def check_rendered(recipes: Sequence[Mapping[str, Any]]) -> None:
                     bad = unknown_flags(line, version)
                     if bad:
                         raise EdgeresError(f"internal: recipe {r['name']} prints {', '.join(bad)}, which the trtexec "
-                                           f"of TensorRT {_vtext(version)} does not take: {line}")
+                                           f"of TensorRT {version_text(version)} does not take: {line}")
 
 
 def engine_table(recipes: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[tuple[str, ...]]]:
     """Headers and rows for ``edgeres kit show``: each engine, and the ONNX each recipe builds it from."""
-    headers = ["engine", *(f"ONNX ({r['label'].split(' (')[0]})" for r in recipes)]
+    headers = ["engine", *(f"ONNX ({span_of(r['label'])})" for r in recipes)]
     names = list(dict.fromkeys(e["variant"] for r in recipes for e in r["engines"]))
     by_recipe = [{e["variant"]: e["onnx"] for e in r["engines"]} for r in recipes]
     return headers, [(name, *(onnx.get(name, "-") for onnx in by_recipe)) for name in names]

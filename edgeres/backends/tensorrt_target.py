@@ -17,6 +17,7 @@ from edgeres.backends.tensorrt_plan import (
     STRONGLY_TYPED_FLAG_FROM,
     parse_version,
     resolve_options,
+    version_text,
 )
 from edgeres.errors import EdgeresError
 
@@ -42,10 +43,10 @@ def tensorrt_range(options: Mapping[str, Any], device: Mapping[str, Any]
 
 def _typed_mode_problem(mode: str, oldest: tuple[int, ...], newest: tuple[int, ...] | None, name: str) -> str | None:
     if mode == "strong" and newest is not None and newest < STRONGLY_TYPED_FLAG_FROM:
-        return (f"typed_mode = \"strong\", but {name}'s TensorRT (up to {'.'.join(map(str, newest))}) has no strongly "
+        return (f"typed_mode = \"strong\", but {name}'s TensorRT (up to {version_text(newest)}) has no strongly "
                 "typed networks (TensorRT 9.1+): use \"auto\" or \"weak\"")
     if mode == "weak" and oldest >= PRECISION_FLAGS_REMOVED_IN:
-        return (f"typed_mode = \"weak\", but {name}'s TensorRT ({'.'.join(map(str, oldest))}+) builds only strongly "
+        return (f"typed_mode = \"weak\", but {name}'s TensorRT ({version_text(oldest)}+) builds only strongly "
                 "typed networks (weak typing was removed in 11): use \"auto\" or \"strong\"")
     return None
 

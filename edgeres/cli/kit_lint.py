@@ -14,6 +14,7 @@ from dataclasses import asdict
 
 from edgeres.cli.common import emit
 from edgeres.errors import ERROR, OK, EdgeresError, UsageError
+from edgeres.table import counted
 
 
 def add_kit_lint(ksub: argparse._SubParsersAction) -> None:
@@ -37,8 +38,7 @@ def _run_kit_lint(args: argparse.Namespace) -> int:
     except EdgeresError as exc:  # nothing could be linted: a usage error, apart from "violations found" (1)
         raise UsageError(str(exc)) from None
     parsers = ", ".join(limit.label for limit in limits)
-    verdict = (f"{len(violations)} violation{'s' if len(violations) != 1 else ''}" if violations
-               else "no violations")
+    verdict = counted(len(violations), "violation") if violations else "no violations"
     summary = f"{args.onnx}: {verdict} of TensorRT's explicit-quantization rules, checked for {parsers}"
     payload = {"file": str(args.onnx), "tensorrt": [asdict(limit) for limit in limits], "ok": not violations,
                "violations": [v.to_dict() for v in violations], "summary": summary}

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgeres.artifact import BatchProfile
-from edgeres.backends.tensorrt_plan import MIN_TENSORRT, parse_version
-from edgeres.backends.tensorrt_recipes import THROUGHPUT_STREAMS
+from edgeres.backends.tensorrt_plan import MIN_TENSORRT, parse_version, version_text
+from edgeres.backends.tensorrt_recipes import THROUGHPUT_STREAMS, span_of
 from edgeres.kit.layout import REPORT_JSON
 
 UINT8_INPUT_FROM = (8, 5)   # onnx-tensorrt 8.5: "Added support for importing ONNX networks with UINT8 I/O types"
@@ -62,7 +62,7 @@ def _how_to_build(manifest: Mapping[str, Any], name: str) -> list[str]:
     """The opening: ``edgeres kit build`` where the device's TensorRT runs edgeres, else trtexec alone."""
     newest = manifest["target"].get("device", {}).get("tensorrt_max")
     if newest is not None and parse_version(str(newest)) < MIN_TENSORRT:
-        return [(f"This device's TensorRT ({newest}) is older than the {'.'.join(map(str, MIN_TENSORRT))} "
+        return [(f"This device's TensorRT ({newest}) is older than the {version_text(MIN_TENSORRT)} "
                  "`edgeres kit build` needs, so build, time and profile its engines with the trtexec lines below "
                  "(on the device, from this folder)."), ""]
     return ["TensorRT engines only run on the GPU and TensorRT version that built them, so build them on the device:",
@@ -103,7 +103,7 @@ def _frame_sources(recipes: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]
         by_variant = {e["variant"]: e["onnx"] for e in r["engines"]}
         precision = next((p for p in ("int8", "fp16", "fp32") if p in by_variant), None)
         if precision:
-            sources.setdefault(by_variant[precision], []).append(f"{r['label'].split(' (')[0]} ({precision})")
+            sources.setdefault(by_variant[precision], []).append(f"{span_of(r['label'])} ({precision})")
     return sources
 
 
@@ -125,7 +125,7 @@ def _frames_and_cpp_lines(manifest: Mapping[str, Any]) -> list[str]:
         command = (f"    python -m edgeres.export.frame_input {onnx} {onnx.replace('.onnx', '.frame.onnx')} "
                    "--preprocess preprocess.json --order BGR")
         lines += [f"{', '.join(recipes)}:", "", command, ""]
-    old = [r["label"].split(" (")[0] for r in manifest["recipes"] if parse_version(r["first"]) < UINT8_INPUT_FROM]
+    old = [span_of(r["label"]) for r in manifest["recipes"] if parse_version(r["first"]) < UINT8_INPUT_FROM]
     if old:
         lines += [(f"{', '.join(old)}: no frame-input engine: TensorRT's ONNX parser takes uint8 inputs from 8.5 "
                    "(onnx-tensorrt changelog); cast and normalise the frames in the application there."), ""]

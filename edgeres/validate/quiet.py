@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
+from edgeres.table import counted
 from edgeres.validate.load import LoadSample, sample_load, wait_for_quiet
 
 T = TypeVar("T")
@@ -109,9 +110,9 @@ def latency_mode(info: dict[str, Any]) -> str:
     if info.get("performance_hint"):
         parts.append(f"{info['performance_hint']} hint")
     if info.get("streams"):
-        parts.append(f"{info['streams']} stream{'s' if info['streams'] != 1 else ''}")
+        parts.append(counted(info["streams"], "stream"))
     if info.get("execution_mode"):
         parts.append(f"{info['execution_mode']} execution")
     if info.get("threads") is not None:
-        parts.append(f"{info['threads']} thread{'s' if info['threads'] != 1 else ''}")
+        parts.append(counted(info["threads"], "thread"))
     return ", ".join(parts) or "the backend's defaults"

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from edgeres.errors import EdgeresError
+from edgeres.table import counted
 from edgeres.validate.load import measure_under_load
 
 DEFAULT_MIN_SECONDS = 5.0
@@ -62,12 +63,9 @@ class ThroughputResult:
     tried: list[dict[str, Any]] = field(default_factory=list)  # the probed modes, when there was a choice
 
     def label(self) -> str:
-        def count(n: Any, what: str) -> str:
-            return f"{n} {what}" + ("" if n == 1 else "s")
-
-        streams = "" if self.streams is None else f", {count(self.streams, 'stream')}"
+        streams = "" if self.streams is None else f", {counted(self.streams, 'stream')}"
         return (f"{self.images_per_second:.1f} img/s ({self.mode}, batch {self.batch}{streams}, "
-                f"{count(self.requests, 'request')}, {count(self.threads, 'thread')}, n={self.runs})")
+                f"{counted(self.requests, 'request')}, {counted(self.threads, 'thread')}, n={self.runs})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,8 +75,9 @@ class ThreadQueue:
     """``AsyncInferQueue``'s interface over plain callables: ``jobs`` requests, each a worker thread.
 
     ``run`` is one callable shared by every request, or a list of ``jobs`` callables, one per
-    request (TensorRT: one execution context and CUDA stream each, as ``trtexec --streams``;
-    ONNX Runtime: one session each).
+    request (TensorRT: one execution context and CUDA stream each, as ``trtexec --streams``);
+    ONNX Runtime shares one single-thread session between its requests, as its sessions take
+    concurrent runs.
     """
 
     def __init__(self, run: Callable[[np.ndarray], Any] | list[Callable[[np.ndarray], Any]], jobs: int) -> None:
