@@ -230,6 +230,26 @@ def test_a_hung_device_is_cancelled_and_its_measurement_retried_on_another(tmp_p
     assert any("[3/3 devices]" in s for s in said) and any("retrying d1's measurement on d2" in s for s in said)
 
 
+def test_a_full_object_store_on_a_full_disk_is_one_clear_error(tmp_path):
+    """Ray refuses a put when its store is full and the disk is over 95% used: the user is told what to free."""
+    ray = pytest.importorskip("ray")
+    from edgeres.errors import EdgeresError
+    from edgeres.fleet.executor import put_payload
+    from edgeres.fleet.payload import Payload
+
+    class FullRay:
+        exceptions = ray.exceptions
+
+        def put(self, data):
+            raise ray.exceptions.OutOfDiskError("Local disk is full\nThe object cannot be created because ...")
+
+    (tmp_path / "p.tar.gz").write_bytes(b"x" * 2_500_000)
+    payload = Payload("jetson-orin", "kit", tmp_path / "p.tar.gz", "0" * 64, 2_500_000, ["fp32"])
+    with pytest.raises(EdgeresError, match=r"jetson-orin payload \(2.5 MB\) on this host: Local disk is full\. "
+                                           r"Free disk space here .*--object-store-memory"):
+        put_payload(FullRay(), payload)
+
+
 def test_a_target_without_a_device_is_refused_before_anything_is_built():
     from edgeres.errors import EdgeresError
     from edgeres.fleet.cluster import Device

@@ -124,6 +124,19 @@ def _model_of(builds: Path, payload: Payload | None) -> dict[str, Any]:
         return {}
 
 
+def put_payload(ray: Any, payload: Payload) -> Any:
+    """Hand a payload to Ray's object store once, for every device of its target. A store that is
+    full, on a host whose disk Ray deems full (over 95% by default), is the user's to fix: say so."""
+    try:
+        return ray.put(payload.tarball.read_bytes())
+    except (ray.exceptions.ObjectStoreFullError, ray.exceptions.OutOfDiskError) as exc:
+        raise EdgeresError(
+            f"Ray could not hold the {payload.target} payload ({payload.size / 1e6:.1f} MB) on this host: "
+            f"{_first_line(exc).rstrip('.')}. "
+            "Free disk space here (Ray refuses to spill once its disk is over 95% full), or start the head "
+            "node with a larger --object-store-memory") from None
+
+
 class _Tasks:
     """The tasks in flight: submit, wait, time out, retry once elsewhere, cancel on Ctrl-C."""
 
@@ -131,7 +144,7 @@ class _Tasks:
                  on_result: Callable[[DeviceRun], None] | None) -> None:
         self.ray, self.req, self.say, self.on_result = ray, req, say, on_result
         self.remote = ray.remote(measure_on_device)
-        self.data = {t: ray.put(p.tarball.read_bytes()) for t, p in payloads.items()}
+        self.data = {t: put_payload(ray, p) for t, p in payloads.items()}
         self.payloads = payloads
         self.pending: dict[Any, tuple[DeviceRun, Device, float]] = {}
         self.interrupted = False
