@@ -47,7 +47,7 @@ def open_artifact(path: Path, options: dict[str, Any]) -> Opened | None:
     if not path.is_file() or not Artifact.sidecar_of(path).is_file():
         return None
     artifact = Artifact.load(path)
-    runner = load_runner(artifact, **options)
+    runner = load_runner(artifact, **_own_backend(path, artifact.backend, options))
     meta = artifact.metadata
     return Opened(runner=runner, input_shape=artifact_input_shape(artifact), fixed_batch=artifact_fixed_batch(artifact),
                   description={"artifact": str(path), "backend": meta.get("backend"), "precision": meta.get("precision"),
@@ -63,7 +63,7 @@ def open_bundle(path: Path, options: dict[str, Any]) -> Opened | None:
     bundle = load_bundle(path)
     try:
         artifact = bundle.artifact()
-        runner = bundle.load_runner(**options)
+        runner = bundle.load_runner(**_own_backend(path, bundle.backend, options))
     except BaseException:
         bundle.close()
         raise
@@ -74,8 +74,33 @@ def open_bundle(path: Path, options: dict[str, Any]) -> Opened | None:
                   close=bundle.close)
 
 
+def open_foreign(path: Path, options: dict[str, Any]) -> Opened | None:
+    """A model edgeres did not write: an OpenVINO IR (.xml + .bin) or an ONNX, no sidecar (see
+    ``edgeres.foreign``); ``options["backend"]`` picks the runtime of an ONNX."""
+    from edgeres.foreign import foreign_artifact
+
+    options = dict(options)
+    artifact = foreign_artifact(path, options.pop("backend", None))
+    if artifact is None:
+        return None
+    runner = load_runner(artifact, **options)
+    meta = artifact.metadata
+    return Opened(runner=runner, input_shape=artifact_input_shape(artifact), fixed_batch=artifact_fixed_batch(artifact),
+                  description={"artifact": str(path), "foreign": True, "backend": meta["backend"],
+                               "precision": meta["precision"], "precision_source": meta["precision_source"],
+                               "input": meta["input"], "target": None, "model": path.name})
+
+
+def _own_backend(path: Path, backend: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The runner options for an edgeres artifact, which runs on the backend it was built for."""
+    if options.get("backend") not in (None, backend):
+        raise EdgeresError(f"{path} is an edgeres {backend} artifact: --backend only picks the runtime of a model "
+                           "edgeres did not write")
+    return {k: v for k, v in options.items() if k != "backend"}
+
+
 # Tried in order: the first opener that recognizes the path wins.
-OPENERS: list[Opener] = [open_bundle, open_artifact]
+OPENERS: list[Opener] = [open_bundle, open_artifact, open_foreign]
 
 
 def open_for_bench(path: str | os.PathLike[str], **options: Any) -> Opened:
@@ -88,8 +113,8 @@ def open_for_bench(path: str | os.PathLike[str], **options: Any) -> Opened:
         if opened is not None:
             return opened
     if path.is_file():
-        raise EdgeresError(f"{path} has no metadata file {Artifact.sidecar_of(path).name} beside it: bench times "
-                           "artifacts written by edgeres (export, quantize, build)")
+        raise EdgeresError(f"{path} is not a model bench can time: it takes artifacts written by edgeres (with "
+                           f"their {Artifact.sidecar_of(path).name}), bundles, OpenVINO IRs (.xml + .bin) and ONNX files")
     found = sorted(str(m) for m in _artifacts_in(path))
     hint = f": it holds {', '.join(found[:6])}" + (" ..." if len(found) > 6 else "") if found else ""
     raise EdgeresError(f"{path} is not an artifact edgeres can time (name the model file, e.g. DIR/model.onnx){hint}")
@@ -104,14 +129,15 @@ def _artifacts_in(folder: Path) -> list[Path]:
 def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None = None, *,
           min_runs: int = DEFAULT_MIN_RUNS, min_seconds: float = DEFAULT_MIN_SECONDS, warmup: int = 10,
           threads: int | None = None, throughput: bool = True, wait_quiet: float = 0.0,
-          retries: int = 0, progress: bool = True) -> dict[str, Any]:
+          retries: int = 0, progress: bool = True, backend: str | None = None) -> dict[str, Any]:
     """Time an artifact: a dict with "runner" (its info), "results" (LatencyResult per batch),
     "throughput" (a ThroughputResult in the backend's throughput mode, or None), "attempts" and
     "rss_before_load_mb" (resident memory of this process before the model was loaded).
 
     Up to ``wait_quiet`` seconds are spent waiting for the CPU to be quiet first; a measurement
     taken while the machine was busy is repeated up to ``retries`` times and the quietest kept
-    ("busy", "kept_attempt", "tries": see ``edgeres.validate.quiet.quietest``)."""
+    ("busy", "kept_attempt", "tries": see ``edgeres.validate.quiet.quietest``). ``backend`` picks
+    the runtime of a model edgeres did not write (an ONNX on "openvino")."""
     from edgeres.validate.quiet import quietest
     from edgeres.validate.throughput import measure_throughput
 
@@ -120,12 +146,14 @@ def bench(path: str | os.PathLike[str], batch_sizes: Sequence[int] | str | None 
     limits.check("the warm-up runs", warmup, limits.WARMUP)
     limits.check_optional("the threads", threads, limits.THREADS)
     rss_before = current_rss_mb()
-    opened = open_for_bench(path, threads=threads)
+    opened = open_for_bench(path, threads=threads, backend=backend)
     try:
         sizes = parse_batches(batch_sizes) if batch_sizes is not None else [opened.fixed_batch or 1]
         if opened.fixed_batch and any(b != opened.fixed_batch for b in sizes):
             raise EdgeresError(f"{Path(path).name} was built for batch {opened.fixed_batch} only: use --batch "
-                               f"{opened.fixed_batch}, or export with --batch dynamic")
+                               f"{opened.fixed_batch}, or " + ("convert it with a dynamic batch" if
+                                                               opened.description.get("foreign") else
+                                                               "export with --batch dynamic"))
         def measure() -> tuple[list[LatencyResult], Any]:
             results = time_batches(opened.runner, opened.input_shape, sizes,
                                    f"bench {Path(path).name}" if progress else None,
@@ -251,6 +279,11 @@ def format_bench(payload: dict[str, Any]) -> str:
     if results:
         head += (f"\nlatency: {latency_mode(info)}; warm-up {results[0].warmup} runs, then timed runs "
                  "(n per batch size below)")
+    if payload.get("foreign"):
+        head += f"\nprecision: {payload.get('precision')} is {payload.get('precision_source')}"
+        if info.get("inference_precision_readback"):
+            head += (f"; it executes {info.get('execution_precision')} (inference precision "
+                     f"{info['inference_precision_readback']})")
     text = head + "\n" + format_latency(results)
     tput = payload.get("throughput")
     if tput is not None:

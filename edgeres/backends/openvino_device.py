@@ -77,9 +77,9 @@ def device_capabilities(core: Any, device: str) -> list[str]:
         return []
 
 
-def check_precision_supported(core: Any, device: str, hint: str, what: str) -> None:
-    """Refuse bf16/fp16 on a device that would silently run them in f32."""
-    if hint == "f32":
+def check_precision_supported(core: Any, device: str, hint: str | None, what: str) -> None:
+    """Refuse bf16/fp16 on a device that would silently run them in f32 (None: the device's default)."""
+    if hint in ("f32", None):
         return
     caps = device_capabilities(core, device)
     need = CAPABILITY[hint]
@@ -166,13 +166,16 @@ def _summarize(compute: Counter[str]) -> str:
     return " / ".join(f"{p} {100 * n / total:.0f}%" for p, n in merged.most_common())
 
 
-def _compile(core: Any, model: Any, device: str, hint: str, options: dict[str, Any],
+def _compile(core: Any, model: Any, device: str, hint: str | None, options: dict[str, Any],
              cache_dir: Path | None) -> tuple[Any, str]:
-    """Compile with the inference precision set explicitly; return the model and the hint read back."""
+    """Compile with the inference precision set explicitly (``hint``; None leaves the device's own
+    default, for a model edgeres did not build); return the model and the hint read back."""
     perf = str(options.get("performance_hint") or "LATENCY").upper()
     if perf not in PERFORMANCE_HINTS:
         raise EdgeresError(f"option performance_hint must be one of {', '.join(PERFORMANCE_HINTS)}, got {perf!r}")
-    config: dict[str, Any] = {"PERFORMANCE_HINT": perf, "INFERENCE_PRECISION_HINT": hint}
+    config: dict[str, Any] = {"PERFORMANCE_HINT": perf}
+    if hint:
+        config["INFERENCE_PRECISION_HINT"] = hint
     if options.get("streams"):
         config["NUM_STREAMS"] = int(options["streams"])
     if options.get("threads"):
@@ -186,7 +189,7 @@ def _compile(core: Any, model: Any, device: str, hint: str, options: dict[str, A
     except RuntimeError as exc:
         raise EdgeresError(f"OpenVINO cannot compile the model for {device}: {str(exc).strip().splitlines()[0]}") from None
     readback = _hint_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
-    if readback != hint:
+    if hint and readback != hint:
         raise EdgeresError(
             f"asked OpenVINO for {hint} inference on {device}, it reports {readback}: refusing to run a precision "
             "other than the one built"

@@ -56,12 +56,13 @@ class OpenVINORunner(Runner):
             raise EdgeresError(f"{artifact.path} is a {meta.get('backend')} artifact, not an OpenVINO IR")
         xml = artifact.path
         bin_path = xml.with_suffix(".bin")
-        if not bin_path.is_file():
+        weights = [str(bin_path)] if xml.suffix == ".xml" else []  # OpenVINO also reads an ONNX as it is
+        if weights and not bin_path.is_file():
             raise EdgeresError(f"OpenVINO IR {xml} needs its weights file {bin_path.name} beside it, and it is missing;"
                                " copy it along or rebuild the IR")
         if verify:
             artifact.verify()
-            if meta.get("bin_sha256") and sha256_file(bin_path) != meta["bin_sha256"]:
+            if weights and meta.get("bin_sha256") and sha256_file(bin_path) != meta["bin_sha256"]:
                 raise EdgeresError(f"{bin_path} does not match the checksum recorded at build time: rebuild the IR")
         runtime = dict(meta.get("runtime_options", {}))
         for key, value in (("performance_hint", performance_hint), ("streams", streams), ("threads", threads),
@@ -72,14 +73,14 @@ class OpenVINORunner(Runner):
         self.device = device or str(meta.get("device", "CPU"))
         self.core = ov.Core()
         check_device(self.core, self.device)
-        self.hint = str(meta["inference_precision_hint"])
+        self.hint: str | None = meta["inference_precision_hint"]  # None: the device's default (a foreign model)
         check_precision_supported(self.core, self.device, self.hint, f"running {xml}")
         cache_dir = cache_dir or runtime.get("cache_dir")
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.dynamic = bool(runtime.get("dynamic_batch", False))
         try:
-            self._model = self.core.read_model(str(xml), str(bin_path))
+            self._model = self.core.read_model(str(xml), *weights)
         except RuntimeError as exc:
             raise EdgeresError(f"{xml} is not an OpenVINO IR that OpenVINO {_ov().__version__.split('-')[0]} can read "
                                f"({_ov_reason(exc)}); rebuild it with edgeres, or copy it again") from None

@@ -16,7 +16,11 @@ from edgeres.validate.latency import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS
 
 def add_validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="accuracy of an artifact on labeled images, and agreement with a reference")
-    p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, ...)")
+    p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, ...), a "
+                                    "bundle, or a model edgeres did not write: an OpenVINO IR (.xml + .bin) or ONNX")
+    p.add_argument("--backend", choices=("openvino", "onnxruntime"), default=None,
+                   help="runtime for a model edgeres did not write (default: openvino for .xml, onnxruntime for "
+                        ".onnx); edgeres artifacts run on the backend they were built for")
     p.add_argument("--val", required=True, help="image folder (ImageNet layout or flat), .npy/.npz file, or a "
                    "calibration spec name or .toml path")
     p.add_argument("--reference", default=None, help="the FP32 artifact to compare with on the same inputs")
@@ -60,7 +64,11 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 def add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="latency and throughput of an artifact (percentiles, like trtexec)")
-    p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, ...)")
+    p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, ...), a "
+                                    "bundle, or a model edgeres did not write: an OpenVINO IR (.xml + .bin) or ONNX")
+    p.add_argument("--backend", choices=("openvino", "onnxruntime"), default=None,
+                   help="runtime for a model edgeres did not write (default: openvino for .xml, onnxruntime for "
+                        ".onnx); edgeres artifacts run on the backend they were built for")
     p.add_argument("--batch", type=checked_by(parse_batches), default=None,
                    help="comma-separated batch sizes, e.g. 1,8 (default 1)")
     p.add_argument("--min-runs", "--iterations", dest="min_runs", type=integer(limits.COUNT), default=DEFAULT_MIN_RUNS,
@@ -88,7 +96,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 
     payload = bench(args.artifact, args.batch, min_runs=args.min_runs, min_seconds=args.min_seconds,
                     warmup=args.warmup, threads=args.threads, throughput=args.throughput,
-                    wait_quiet=args.wait_quiet, retries=args.retries)
+                    wait_quiet=args.wait_quiet, retries=args.retries, backend=args.backend)
     tput = payload["throughput"]
     emit(args, {**payload, "results": [r.to_dict() for r in payload["results"]],
                 "throughput": tput.to_dict() if tput else None}, format_bench(payload))
