@@ -85,12 +85,14 @@ def benchmark_app_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "openvino.tools.benchmark.main"]
 
 
-def benchmark_app(xml: Path, hint: str, args: argparse.Namespace, infer_precision: str) -> dict[str, Any]:
+def benchmark_app(xml: Path, hint: str, args: argparse.Namespace, infer_precision: str | None,
+                  shape: tuple[int, ...] = (1, *SHAPE)) -> dict[str, Any]:
     """Run OpenVINO's benchmark_app on ``xml`` (batch 1) and parse its summary. With both -niter and -t
-    it runs until both are reached, as edgeres does."""
-    cmd = [*benchmark_app_command(), "-m", str(xml), "-d", "CPU", "-hint", hint, "-niter", str(args.min_runs),
-           "-t", str(max(1, round(args.seconds))),
-           "-infer_precision", infer_precision, "-shape", f"[1,{','.join(map(str, SHAPE))}]"]
+    it runs until both are reached, as edgeres does. ``infer_precision`` None: OpenVINO's default."""
+    flags = ["-m", str(xml), "-d", "CPU", "-hint", hint, "-niter", str(args.min_runs), "-t",
+             str(max(1, round(args.seconds))), "-shape", f"[{','.join(map(str, shape))}]",
+             *(["-infer_precision", infer_precision] if infer_precision else [])]
+    cmd = [*benchmark_app_command(), *flags]
     proc, load = measure_under_load(lambda: subprocess.run(cmd, capture_output=True, text=True, check=False))
     text = proc.stdout + proc.stderr
     if proc.returncode != 0:
@@ -100,10 +102,13 @@ def benchmark_app(xml: Path, hint: str, args: argparse.Namespace, infer_precisio
         m = re.search(pattern, text)
         return float(m.group(1)) if m else None
 
-    return {"median_ms": number(r"Median:\s+([\d.]+) ms"), "fps": number(r"Throughput:\s+([\d.]+) FPS"),
+    median = re.search(r"Median:\s+([\d.]+) (ms|us)", text)  # a tiny model's latency is printed in us
+    return {"median_ms": float(median.group(1)) / (1000.0 if median.group(2) == "us" else 1.0) if median else None, "fps": number(r"Throughput:\s+([\d.]+) FPS"),
             "runs": int(number(r"Count:\s+(\d+) iterations") or 0), "streams": int(number(r"NUM_STREAMS: (\d+)") or 0),
             "requests": int(number(r"(\d+) inference requests") or 0),
-            "threads": int(number(r"INFERENCE_NUM_THREADS: (\d+)") or 0), "command": " ".join(cmd[-13:]),
+            "threads": int(number(r"INFERENCE_NUM_THREADS: (\d+)") or 0),
+            "precision": (re.findall(r"INFERENCE_PRECISION_HINT: <Type: '(\w+)'>", text) or [None])[0],
+            "command": "benchmark_app " + " ".join(flags),
             "load": load.to_dict()}
 
 
