@@ -61,6 +61,11 @@ def foreign_artifact(path: Path, backend: str | None = None) -> Artifact | None:
     return Artifact(path=path, metadata=metadata, files=files)
 
 
+def _several_inputs(path: Path, names: list[str]) -> EdgeresError:
+    return EdgeresError(f"{path.name} has {len(names)} inputs ({', '.join(names)}); edgeres bench times models with "
+                        "one image input")
+
+
 def _check_input(path: Path, spec: dict[str, Any]) -> None:
     """Bench makes random [N, C, H, W] float32 batches: refuse any input it cannot make."""
     shape, name = spec["shape"], spec["name"]
@@ -92,8 +97,7 @@ def _read_openvino(path: Path) -> tuple[dict[str, Any], str]:
         raise EdgeresError(f"{path} is not a model OpenVINO {ov.__version__.split('-')[0]} can read "
                            f"({lines[-1].rstrip('. :') if lines else type(exc).__name__})") from None
     if len(model.inputs) != 1:
-        raise EdgeresError(f"{path.name} has {len(model.inputs)} inputs ({', '.join(_ov_names(model.inputs))}); "
-                           "edgeres bench times models with one image input")
+        raise _several_inputs(path, [p.get_any_name() if p.get_names() else "?" for p in model.inputs])
     port = model.inputs[0]
     pshape = port.get_partial_shape()
     if pshape.rank.is_dynamic:
@@ -105,10 +109,6 @@ def _read_openvino(path: Path) -> tuple[dict[str, Any], str]:
     spec = {"name": port.get_any_name() if port.get_names() else f"input {port.get_index()}", "shape": shape,
             "dtype": dtype}
     return spec, _ov_precision(model)
-
-
-def _ov_names(ports: Any) -> list[str]:
-    return [p.get_any_name() if p.get_names() else "?" for p in ports]
 
 
 def _ov_precision(model: Any) -> str:
@@ -138,8 +138,7 @@ def _read_onnx(path: Path) -> tuple[dict[str, Any], str]:
         spec = onnx_input_spec(model)
     except EdgeresError:
         names = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-        raise EdgeresError(f"{path.name} has {len(names)} inputs ({', '.join(names)}); edgeres bench times models "
-                           "with one image input") from None
+        raise _several_inputs(path, names) from None
     spec["shape"] = [d if isinstance(d, int) and d > 0 else "?" for d in spec["shape"]]
     return spec, graph_precision(model)
 
@@ -155,8 +154,7 @@ def _ort_input(path: Path) -> dict[str, Any]:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise EdgeresError(f"{path} is not a model ONNX Runtime can read ({first})") from None
     if len(inputs) != 1:
-        raise EdgeresError(f"{path.name} has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); edgeres "
-                           "bench times models with one image input")
+        raise _several_inputs(path, [i.name for i in inputs])
     dtype = {"tensor(float)": "float32", "tensor(float16)": "float16"}.get(inputs[0].type, inputs[0].type)
     shape = [d if isinstance(d, int) and d > 0 else "?" for d in inputs[0].shape]
     return {"name": inputs[0].name, "shape": shape, "dtype": dtype}

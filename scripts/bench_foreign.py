@@ -27,10 +27,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_cpu import BARS, _as_p50, _load_text, _rounds, benchmark_app, log  # noqa: E402
+from bench_cpu import BARS, _as_p50, _load_text, _rounds, benchmark_app, log
 
-from edgeres.evaluate import open_for_bench  # noqa: E402
-from edgeres.validate.load import loadavg  # noqa: E402
+from edgeres.evaluate import open_for_bench
+from edgeres.validate.load import loadavg
 
 
 def compare(model: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -75,9 +75,9 @@ def compare(model: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [f"{report['model']}: holds {report['precision']}, OpenVINO's default inference precision "
-             f"{report['inference_precision']} (executed {report['executed']}); load average "
-             f"{report['loadavg_start']} -> {report['loadavg_end']}",
+    lines = [(f"{report['model']}: holds {report['precision']}, OpenVINO's default inference precision "
+              f"{report['inference_precision']} (executed {report['executed']}); load average "
+              f"{report['loadavg_start']} -> {report['loadavg_end']}"),
              f"{'figure':<28} {'edgeres':>9} {'benchmark_app':>14} {'ratio':>6}  bar          others (ours / ref)"]
     for r in report["rows"]:
         op, bar = r["bar"]

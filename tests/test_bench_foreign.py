@@ -5,6 +5,7 @@ default; a file it cannot time is one clear error (no timing asserted)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from edgeres.cli import main
 onnx = pytest.importorskip("onnx")
 ov = pytest.importorskip("openvino")
 pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 
 QUICK = ["--min-runs", "3", "--min-seconds", "0", "--warmup", "1", "--threads", "1"]
 
@@ -148,3 +149,14 @@ def test_a_model_bench_cannot_time_is_one_clear_error(tmp_path, capfd, make, bac
     assert err.strip().count("\n") == 0, err  # one line, no runtime's own log lines
     assert main([*argv, "--json"]) != 0
     assert message in json.loads(capfd.readouterr().out)["error"]
+
+
+def test_without_the_onnx_package_an_onnx_is_timed_as_is_and_still_checked(tmp_path, capsys, monkeypatch):
+    """A device install has ONNX Runtime but not ``onnx``: the input is read from ONNX Runtime."""
+    model = _tiny_onnx(tmp_path / "model.onnx")
+    two = _tiny_onnx(tmp_path / "two.onnx", inputs=2)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx raises ImportError
+    data = _bench_json(capsys, str(model), "--no-throughput")
+    assert data["precision"] == "as-is" and data["input"]["shape"] == ["?", 3, 16, 16]
+    assert main(["bench", str(two), *QUICK]) != 0
+    assert "two.onnx has 2 inputs (x, mask)" in capsys.readouterr().err

@@ -52,13 +52,18 @@ def test_bench_bad_arguments(model, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
-def test_bench_refuses_missing_and_sidecarless_files(tmp_path, model, capsys):
+def test_bench_refuses_missing_files_and_times_a_sidecarless_onnx_as_a_foreign_model(tmp_path, model, capsys):
     assert main(["bench", str(tmp_path / "nope.onnx")]) == 1
     assert "does not exist" in capsys.readouterr().err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    assert main(["bench", str(notes)]) == 1
+    assert "is not a model bench can time" in capsys.readouterr().err
     bare = tmp_path / "bare.onnx"
     bare.write_bytes(model.read_bytes())
-    assert main(["bench", str(bare)]) == 1
-    assert "no metadata file" in capsys.readouterr().err
+    assert main(["bench", str(bare), "--iterations", "2", "--min-seconds", "0", "--no-throughput", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["foreign"] is True and data["backend"] == "onnxruntime"
 
 
 def test_bench_on_a_folder_names_the_artifacts_inside_it(model, capsys):
