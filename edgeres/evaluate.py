@@ -2,8 +2,9 @@
 it with ``edgeres.measure``'s pieces (run and compare; time).
 
 Torch-free. ``bench`` opens what it times through ``OPENERS``: the first opener that
-recognizes the path wins, so a bundle (folder or .tar.gz) gets its own opener beside the
-artifact one without touching this code's callers.
+recognizes the path wins, so a bundle (folder or .tar.gz) and a model edgeres did not write
+(an IR or ONNX with no sidecar, ``edgeres.foreign``) get their own openers beside the artifact
+one without touching this code's callers.
 """
 
 from __future__ import annotations
