@@ -281,7 +281,7 @@ def format_bench(payload: dict[str, Any]) -> str:
         head += (f"\nlatency: {latency_mode(info)}; warm-up {results[0].warmup} runs, then timed runs "
                  "(n per batch size below)")
     if payload.get("foreign"):
-        head += f"\nprecision: {payload.get('precision')} is {payload.get('precision_source')}"
+        head += f"\nprecision: {payload.get('precision')}, {payload.get('precision_source')}"
         if info.get("inference_precision_readback"):
             head += (f"; it executes {info.get('execution_precision')} (inference precision "
                      f"{info['inference_precision_readback']})")

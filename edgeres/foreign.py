@@ -54,7 +54,7 @@ def foreign_artifact(path: Path, backend: str | None = None) -> Artifact | None:
     metadata: dict[str, Any] = {
         "backend": backend, "precision": precision, "target": None, "model": path.name, "input": spec,
         "foreign": True, "precision_source": PRECISION_SOURCE[backend] if precision != "as-is" else
-        "as-is: the graph was not read (install onnx to read it); the runtime runs the model as it is",
+        "its graph was not read (the onnx package is not installed); the runtime runs the model as it is",
         # OpenVINO's runner: no inference precision forced, the first compile at the model's own batch
         "inference_precision_hint": None, "device": "CPU", "batch_profile": f"{opt}:{opt}:{opt}",
     }

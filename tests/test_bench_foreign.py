@@ -69,7 +69,7 @@ def test_a_foreign_ir_is_timed_with_openvinos_default_precision_and_nothing_writ
     assert main(["bench", str(xml), *QUICK, "--batch", "1,2"]) == 0  # the throughput mode too
     text = capsys.readouterr().out
     assert "openvino" in text and "input 3x16x16" in text
-    assert "precision: fp32 is what the model holds" in text and "none forced, as benchmark_app does" in text
+    assert "precision: fp32, what the model holds" in text and "none forced, as benchmark_app does" in text
     assert "throughput (its own measurement)" in text
     data = _bench_json(capsys, str(xml), "--no-throughput")
     assert data["foreign"] is True and data["backend"] == "openvino" and data["precision"] == "fp32"
