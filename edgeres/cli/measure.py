@@ -16,11 +16,7 @@ from edgeres.validate.latency import DEFAULT_MIN_RUNS, DEFAULT_MIN_SECONDS
 
 def add_validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="accuracy of an artifact on labeled images, and agreement with a reference")
-    p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, ...), a "
-                                    "bundle, or a model edgeres did not write: an OpenVINO IR (.xml + .bin) or ONNX")
-    p.add_argument("--backend", choices=("openvino", "onnxruntime"), default=None,
-                   help="runtime for a model edgeres did not write (default: openvino for .xml, onnxruntime for "
-                        ".onnx); edgeres artifacts run on the backend they were built for")
+    p.add_argument("artifact", help="artifact file with its metadata beside it (model.onnx, model.xml, ...)")
     p.add_argument("--val", required=True, help="image folder (ImageNet layout or flat), .npy/.npz file, or a "
                    "calibration spec name or .toml path")
     p.add_argument("--reference", default=None, help="the FP32 artifact to compare with on the same inputs")
