@@ -38,7 +38,8 @@ TRT_TYPED := edgeres/backends/tensorrt.py edgeres/backends/tensorrt_cuda.py edge
             edgeres/backends/tensorrt_plan.py \
             edgeres/kit/build.py edgeres/kit/write.py edgeres/kit/layout.py \
             edgeres/backends/tensorrt_recipes.py edgeres/backends/tensorrt_device.py edgeres/backends/tensorrt_fp16.py \
-            edgeres/backends/tensorrt_lint.py edgeres/backends/tensorrt_ops.py edgeres/backends/tensorrt_proof.py \
+            edgeres/backends/tensorrt_lint.py edgeres/backends/tensorrt_lint_qdq.py edgeres/backends/tensorrt_ops.py \
+            edgeres/backends/tensorrt_proof.py \
             edgeres/backends/tensorrt_render.py edgeres/backends/tensorrt_target.py edgeres/kit/readme.py
 
 typecheck: setup

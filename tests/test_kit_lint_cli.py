@@ -52,8 +52,9 @@ def test_violations_are_one_line_each_and_exit_1(files, capsys):
 
 
 def test_the_tensorrt_version_decides_the_opset_limit(files, capsys):
-    assert main(["kit", "lint", str(files["opset19"]), "--tensorrt", "10.3"]) == 1
-    assert capsys.readouterr().out.strip().endswith("opset 19 is above 17, the newest TensorRT 10.3 parses")
+    assert main(["kit", "lint", str(files["opset19"]), "--tensorrt", "8.6"]) == 1
+    assert capsys.readouterr().out.strip().endswith("opset 19 is above 17, the newest TensorRT 8.6 parses")
+    assert main(["kit", "lint", str(files["opset19"]), "--tensorrt", "10.3"]) == 0   # 10.x parses opset 9 - 20
     assert main(["kit", "lint", str(files["opset19"]), "--tensorrt", "10.12"]) == 0
     assert main(["kit", "lint", str(files["opset19"])]) == 1     # default: every recipe, 8.5 - 10.11 included
 
@@ -61,9 +62,9 @@ def test_the_tensorrt_version_decides_the_opset_limit(files, capsys):
 @pytest.mark.parametrize("case, args, needle", [
     ("missing", ["{missing}"], "does not exist"),
     ("junk", ["{junk}"], "is not a readable ONNX model"),
-    ("fp32", ["{fp32}"], "it is not an INT8 Q/DQ model, so there is nothing to lint"),
     ("version", ["{good}", "--tensorrt", "ten"], "is not a TensorRT version"),
     ("old-version", ["{good}", "--tensorrt", "7.2"], "older than any recipe"),
+    ("pre-8.5", ["{good}", "--tensorrt", "8.2"], "older than the lint knows"),
 ])
 def test_what_cannot_be_linted_is_one_error_line_and_exit_2(files, capsys, case, args, needle):
     names = {k: str(v) for k, v in files.items()} | {"missing": str(files["good"].with_name("nope.onnx"))}
@@ -71,6 +72,15 @@ def test_what_cannot_be_linted_is_one_error_line_and_exit_2(files, capsys, case,
     out, err = capsys.readouterr()
     errors = [line for line in err.splitlines() if "error:" in line]
     assert out == "" and len(errors) == 1 and needle in errors[0] and "Traceback" not in err, err
+
+
+def test_a_float_model_has_only_its_opset_and_operators_checked(files, capsys):
+    assert main(["kit", "lint", str(files["fp32"]), "--tensorrt", "10.3"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "no Q/DQ nodes (a float model: only its opset and operators are checked): no violations" in err
+    assert main(["kit", "lint", str(files["fp32"]), "--tensorrt", "8.6", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["quantization"] == "none" and doc["ok"] is True
 
 
 def _cli(*args):
@@ -85,6 +95,8 @@ def test_json_is_exactly_one_document_on_stdout_for_violations_and_errors(files)
     assert proc.returncode == 1 and doc["schema"] == "edgeres.kit.lint" and doc["ok"] is False
     assert [v["rule"] for v in doc["violations"]] == ["asymmetric", "output-quantized", "add-not-fused"]
     assert [t["label"] for t in doc["tensorrt"]] == ["TensorRT 8.5 - 10.11", "TensorRT 10.12 - 10.x", "TensorRT 11.x"]
-    proc = _cli(str(files["fp32"]), "--json", "--tensorrt", "10.3")
+    assert doc["groups"][0] == {"rule": "asymmetric", "count": 1, "nodes": ["x_Q"], "message": doc["violations"][0]
+                                ["message"]}
+    proc = _cli(str(files["junk"]), "--json", "--tensorrt", "10.3")
     doc = json.loads(proc.stdout)
-    assert proc.returncode == 2 and doc["exit_code"] == 2 and "not an INT8 Q/DQ model" in doc["error"]
+    assert proc.returncode == 2 and doc["exit_code"] == 2 and "is not a readable ONNX model" in doc["error"]

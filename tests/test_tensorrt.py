@@ -28,7 +28,8 @@ TRT_MODULES = ["edgeres/backends/tensorrt.py", "edgeres/backends/tensorrt_cuda.p
                "edgeres/backends/tensorrt_plan.py",
                "edgeres/kit/build.py", "edgeres/kit/write.py",
                "edgeres/kit/layout.py", "edgeres/backends/tensorrt_recipes.py", "edgeres/backends/tensorrt_device.py",
-               "edgeres/backends/tensorrt_fp16.py", "edgeres/backends/tensorrt_lint.py", "edgeres/backends/tensorrt_ops.py",
+               "edgeres/backends/tensorrt_fp16.py", "edgeres/backends/tensorrt_lint.py", "edgeres/backends/tensorrt_lint_qdq.py",
+               "edgeres/backends/tensorrt_ops.py",
                "edgeres/backends/tensorrt_proof.py", "edgeres/backends/tensorrt_render.py",
                "edgeres/backends/tensorrt_target.py", "edgeres/kit/readme.py"]
 

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgeres.backends.tensorrt_lint import lint_model, lint_qdq, recipe_limits, version_limits
 from edgeres.data import PreprocessSpec
-from edgeres.errors import EdgeresError
+from edgeres.errors import EdgeresError, UsageError
 from edgeres.kit import write_kit
 
 C = 4
@@ -185,5 +185,35 @@ def test_operators_no_tensorrt_parses_are_flagged():
         "operator Bernoulli is not one TensorRT's ONNX parser supports (onnx-tensorrt's operator table)",
         "operator StringNormalizer is not one TensorRT's ONNX parser supports (onnx-tensorrt's operator table)"]
     custom = _with_ops([])
-    custom.graph.node.append(helper.make_node("QGemm", ["logits"], ["q"], name="ms", domain="com.microsoft"))
+    custom.graph.node.append(helper.make_node("FusedConv", ["logits"], ["q"], name="ms", domain="com.microsoft"))
     assert [v.rule for v in lint_model(custom)] == ["op"]
+    custom.graph.node.append(helper.make_node("QGemm", ["logits"], ["g"], name="qg", domain="com.microsoft"))
+    assert [v.message for v in lint_model(custom)][-2] == (
+        "ONNX Runtime's integer operators com.microsoft.QGemm (1): no TensorRT parses them; TensorRT reads INT8 only "
+        "as QuantizeLinear/DequantizeLinear pairs (ONNX Runtime: quantize_static with quant_format=QuantFormat.QDQ, "
+        "not QOperator or quantize_dynamic)")
+
+
+def test_each_tensorrt_version_has_its_own_documented_opset_limit():
+    assert [limit.max_opset for limit in [*version_limits("8.6"), *version_limits("9.2"), *version_limits("10.3"),
+                                          *version_limits("10.15"), *version_limits("11.4"), *version_limits("11.5")]
+            ] == [17, 19, 20, 24, 24, 25]
+    assert [limit.max_opset for limit in recipe_limits()] == [17, 20, 24]   # each recipe's oldest version
+
+
+@pytest.mark.parametrize("text", ["8.2", "8.4.3"])
+def test_a_tensorrt_older_than_the_operator_tables_is_refused(text):
+    with pytest.raises(UsageError, match="older than the lint knows: its operator tables start at 8.5"):
+        version_limits(text)
+
+
+def test_a_qdq_pair_between_the_convolution_and_its_residual_add_is_flagged():
+    model = residual_model()
+    add = next(n for n in model.graph.node if n.name == "add")
+    model.graph.node.extend([
+        helper.make_node("QuantizeLinear", ["c2", "a1_s", "a1_z"], ["c2_q"], name="c2_Q"),
+        helper.make_node("DequantizeLinear", ["c2_q", "a1_s", "a1_z"], ["c2_dq"], name="c2_DQ")])
+    add.input[0] = "c2_dq"
+    found = lint_model(model)
+    assert [(v.node, v.rule) for v in found] == [("add", "add-split")]
+    assert "drop the Q/DQ between conv2 and the Add (keep the one on the residual input)" in found[0].message

@@ -9,6 +9,14 @@ whose parser takes it. No
 operator has been removed from the table between 8.5 and 10.15 (the newest ``operators.md``
 read); TensorRT 11's parser notes add ``Swish`` (11.0) and ``DFT`` (11.2).
 
+The newest opset each parser takes is the one its ``operators.md`` names ("up to Opset 17" in
+8.5/8.6, 19 in 9.x, "opset 9 to opset 20" in 10.0, 24 in 10.15) and the 11.5 release notes'
+"Added support for ONNX opset 25"; a version between two of those gets the older one's (the
+newest documented). The types a Q/DQ pair may quantize to come from the same tables
+(``DequantizeLinear``: INT8 in 8.x, FP8 from 9.0, INT4 from 10.0) and the 10.8 release notes
+(FP4). ONNX Runtime's integer kernels (``QLinearConv``, ``ConvInteger``, ``DynamicQuantizeLinear``
+...) are marked ``N`` in every table.
+
 This is about parsing only: the table's per-operator restrictions (2D/3D pooling, constant
 ``axes``, ...) are not checked here; TensorRT's own parser is the final word on the device.
 """
@@ -54,6 +62,15 @@ ADDED_OPS: dict[str, tuple[int, int]] = {
 }
 
 
+# First TensorRT version -> the newest ONNX opset its parser documents (see the module docstring).
+MAX_OPSET: dict[tuple[int, int], int] = {(8, 5): 17, (9, 0): 19, (10, 0): 20, (10, 15): 24, (11, 5): 25}
+
+# ONNX element type a Q/DQ pair quantizes to -> (its TensorRT name, the first TensorRT that parses it).
+QUANT_TYPES: dict[int, tuple[str, tuple[int, int]]] = {
+    3: ("INT8", BASE_VERSION), 17: ("FP8 (E4M3)", (9, 0)), 22: ("INT4", (10, 0)), 23: ("FP4 (E2M1)", (10, 8)),
+}
+
+
 @dataclass(frozen=True)
 class ParserLimit:
     """What one TensorRT (or the oldest of a recipe's range) parses: the lint checks a model against it."""
@@ -76,4 +93,16 @@ def parses(op: str, version: Sequence[int] | None = None) -> bool:
     return first is not None and (version is None or tuple(version) >= first)
 
 
-__all__ = ["ADDED_OPS", "BASE_OPS", "BASE_VERSION", "ParserLimit", "parses", "since"]
+def max_opset(version: Sequence[int]) -> int:
+    """The newest opset TensorRT ``version``'s ONNX parser documents (8.5's 17 for anything older)."""
+    return max((opset for first, opset in MAX_OPSET.items() if tuple(version) >= first), default=MAX_OPSET[(8, 5)])
+
+
+def integer_kernel(op: str) -> bool:
+    """ONNX Runtime's integer operators (QOperator and dynamic quantization): no TensorRT parses them."""
+    return op.startswith("QLinear") or op.endswith("Integer") or op in ("QGemm", "DynamicQuantizeLinear",
+                                                                        "DynamicQuantizeMatMul", "QAttention")
+
+
+__all__ = ["ADDED_OPS", "BASE_OPS", "BASE_VERSION", "MAX_OPSET", "QUANT_TYPES", "ParserLimit", "integer_kernel",
+           "max_opset", "parses", "since"]

@@ -2,8 +2,10 @@
 
 The same check ``edgeres build --target jetson`` runs on the kit's INT8 ONNX before it writes a
 kit (``backends/tensorrt_lint``), for a Q/DQ model made elsewhere (ModelOpt, ONNX Runtime's
-quantizer, a hand edit). Exit codes: 0 clean, 1 violations (one line each on stdout), 2 when
-the file or the version cannot be linted at all (missing, not ONNX, no Q/DQ nodes, bad version).
+quantizer, NNCF, a hand edit). Exit codes: 0 clean, 1 violations (one line per rule broken, on
+stdout: the same rule on many nodes is one line with the count and the first node names), 2 when
+the file or the version cannot be linted at all (missing, not ONNX, bad version). A float model
+(no Q/DQ nodes) has only its opset and operators checked.
 """
 
 from __future__ import annotations
@@ -27,23 +29,31 @@ def add_kit_lint(ksub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run_kit_lint)
 
 
+NOTES = {"qdq": "", "integer": "no Q/DQ nodes but integer operators: ",
+         "none": "no Q/DQ nodes (a float model: only its opset and operators are checked): "}
+
+
 def _run_kit_lint(args: argparse.Namespace) -> int:
-    from edgeres.backends.tensorrt_lint import lint_qdq, recipe_limits, version_limits
+    from edgeres.backends.tensorrt_lint import group_violations, lint_onnx, recipe_limits, version_limits
 
     limits = version_limits(args.tensorrt) if args.tensorrt is not None else recipe_limits()
     try:
-        violations = lint_qdq(args.onnx, limits)
+        kind, violations = lint_onnx(args.onnx, limits)
     except UsageError:
         raise
     except EdgeresError as exc:  # nothing could be linted: a usage error, apart from "violations found" (1)
         raise UsageError(str(exc)) from None
+    groups = group_violations(violations)
     parsers = ", ".join(limit.label for limit in limits)
     verdict = counted(len(violations), "violation") if violations else "no violations"
-    summary = f"{args.onnx}: {verdict} of TensorRT's explicit-quantization rules, checked for {parsers}"
-    payload = {"file": str(args.onnx), "tensorrt": [asdict(limit) for limit in limits], "ok": not violations,
-               "violations": [v.to_dict() for v in violations], "summary": summary}
-    if args.json or violations:  # stdout: the document, or one line per violation (nothing when clean)
-        emit(args, payload, "\n".join(v.line(str(args.onnx)) for v in violations))
+    if len(groups) < len(violations):
+        verdict += f" ({counted(len(groups), 'line')})"
+    summary = f"{args.onnx}: {NOTES[kind]}{verdict} of TensorRT's explicit-quantization rules, checked for {parsers}"
+    payload = {"file": str(args.onnx), "tensorrt": [asdict(limit) for limit in limits], "quantization": kind,
+               "ok": not violations, "violations": [v.to_dict() for v in violations],
+               "groups": [g.to_dict() for g in groups], "summary": summary}
+    if args.json or violations:  # stdout: the document, or one line per group (nothing when clean)
+        emit(args, payload, "\n".join(g.line(str(args.onnx)) for g in groups))
     if not args.json:
         print(summary, file=sys.stderr)
     return ERROR if violations else OK
