@@ -208,3 +208,12 @@ def test_nncf_uint8_activations_and_negative_weight_axes(float_models):
     _, found = _grouped(out["residual"])
     assert set(found) == {"uint8", "add-split"}                 # unsigned after ReLU; Q/DQ on the conv's output
     assert _grouped(out["gemm"]) == ("qdq", {})                 # axis=-2 on a [N, K] weight is the output axis
+
+
+def test_scales_from_constant_nodes_and_through_identity_are_constants():
+    model = gemm_model()
+    scale = next(i for i in model.graph.initializer if i.name == "x_s")
+    model.graph.initializer.remove(scale)
+    model.graph.node.insert(0, helper.make_node("Constant", [], ["x_s0"], value_float=0.05))
+    model.graph.node.insert(1, helper.make_node("Identity", ["x_s0"], ["x_s"]))
+    assert rules(model, "10.3") == []

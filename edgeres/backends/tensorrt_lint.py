@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeres.backends.tensorrt_lint_qdq import Violation, check_qdq_node, weight_axes
+from edgeres.backends.tensorrt_lint_qdq import Graph, Violation, check_qdq_node, weight_axes
 from edgeres.backends.tensorrt_ops import BASE_VERSION, ParserLimit, integer_kernel, max_opset, parses, since
 from edgeres.backends.tensorrt_plan import parse_version, version_text
 from edgeres.backends.tensorrt_recipes import RECIPES, recipe_for
@@ -164,8 +164,8 @@ def lint_model(model: Any, limits: Sequence[ParserLimit] = ()) -> list[Violation
     """Every violation in ``model`` for the TensorRT parsers in ``limits`` (operators and types: any
     TensorRT when there are none). A float model can only break the opset and operator rules."""
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    axes = weight_axes(model)
-    producer = _producers(model)
+    graph = Graph(model)
+    axes, producer = weight_axes(graph), graph.producer
     found: list[Violation] = []
     for node in model.graph.node:
         if node.op_type not in QDQ_OPS or len(node.input) < 2:
@@ -173,7 +173,7 @@ def lint_model(model: Any, limits: Sequence[ParserLimit] = ()) -> list[Violation
         src = producer.get(node.input[0])
         if node.op_type == "DequantizeLinear" and src is not None and src.op_type == "QuantizeLinear":
             continue  # the pair is reported once, at its QuantizeLinear
-        found += check_qdq_node(model, node, axes, opset, limits)
+        found += check_qdq_node(graph, node, axes, opset, limits)
     found += _output_qdq(model)
     found += _residual_adds(model)
     found += _opset_and_ops(model, opset, limits)

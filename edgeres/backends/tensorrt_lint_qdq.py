@@ -43,63 +43,77 @@ class Violation:
         return {"node": self.node, "rule": self.rule, "message": self.message}
 
 
-def _constant(model: Any, name: str) -> Any:
-    """The initializer or Constant node's tensor named ``name`` (a TensorProto), or None."""
-    for init in model.graph.initializer:
-        if init.name == name:
-            return init
-    for node in model.graph.node:
-        if node.op_type == "Constant" and node.output and node.output[0] == name and node.attribute:
-            return node.attribute[0].t if node.attribute[0].HasField("t") else None
-    return None
+class Graph:
+    """A model's initializers, producers and value infos, indexed once: the rules look up many names."""
 
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.inits = {i.name: i for i in model.graph.initializer}
+        self.producer = {o: n for n in model.graph.node for o in n.output}
+        self.infos = {i.name: i for i in [*model.graph.value_info, *model.graph.input]}
 
-def array(model: Any, name: str) -> np.ndarray | None:
-    from onnx import numpy_helper
+    def constant(self, name: str, hops: int = 0) -> Any:
+        """The tensor (a TensorProto) of the initializer or Constant node named ``name``, looked for
+        through Identity nodes as TensorRT's importer does; None when it is computed."""
+        from onnx import TensorProto, helper
 
-    tensor = _constant(model, name)
-    if tensor is None:
-        return None
-    try:
-        return np.asarray(numpy_helper.to_array(tensor))
-    except Exception:  # noqa: BLE001 - external data not loaded, or a type this onnx cannot read
-        return None
+        if name in self.inits:
+            return self.inits[name]
+        node = self.producer.get(name)
+        if node is not None and node.op_type == "Identity" and node.input and hops < 16:
+            return self.constant(node.input[0], hops + 1)
+        if node is None or node.op_type != "Constant" or not node.attribute:
+            return None
+        a = node.attribute[0]
+        plain = {"value_float": (TensorProto.FLOAT, [], [a.f]), "value_floats": (TensorProto.FLOAT, [len(a.floats)],
+                                                                                 a.floats),
+                 "value_int": (TensorProto.INT64, [], [a.i]), "value_ints": (TensorProto.INT64, [len(a.ints)], a.ints)}
+        if a.name in plain:
+            return helper.make_tensor(name, *plain[a.name])
+        return a.t if a.HasField("t") else None
 
+    def array(self, name: str) -> np.ndarray | None:
+        from onnx import numpy_helper
 
-def dtype(model: Any, name: str) -> int | None:
-    tensor = _constant(model, name)
-    return int(tensor.data_type) if tensor is not None else None
+        tensor = self.constant(name)
+        if tensor is None:
+            return None
+        try:
+            return np.asarray(numpy_helper.to_array(tensor))
+        except Exception:  # noqa: BLE001 - external data not loaded, or a type this onnx cannot read
+            return None
 
+    def dtype(self, name: str) -> int | None:
+        tensor = self.constant(name)
+        return int(tensor.data_type) if tensor is not None else None
 
-def rank(model: Any, name: str) -> int | None:
-    tensor = _constant(model, name)
-    if tensor is not None:
-        return len(tensor.dims)
-    for info in [*model.graph.value_info, *model.graph.input]:
-        if info.name == name and info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape"):
+    def rank(self, name: str) -> int | None:
+        tensor = self.constant(name)
+        if tensor is not None:
+            return len(tensor.dims)
+        info = self.infos.get(name)
+        if info is not None and info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape"):
             return len(info.type.tensor_type.shape.dim)
-    return None
+        return None
 
 
 def attr(node: Any, name: str, default: int) -> int:
     return next((int(a.i) for a in node.attribute if a.name == name), default)
 
 
-def quant_type(model: Any, node: Any) -> int:
+def quant_type(graph: Graph, node: Any) -> int:
     """The type a Q/DQ node quantizes to: its zero point's, else a DQ's input's, else ``output_dtype``,
     else INT8 (TensorRT reads a QuantizeLinear without a zero point as INT8)."""
-    if len(node.input) > 2 and node.input[2] and dtype(model, node.input[2]) is not None:
-        return int(dtype(model, node.input[2]))  # type: ignore[arg-type]
-    if node.op_type == "DequantizeLinear" and dtype(model, node.input[0]) is not None:
-        return int(dtype(model, node.input[0]))  # type: ignore[arg-type]
-    return attr(node, "output_dtype", 0) or INT8
+    zero_point = graph.dtype(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    data = graph.dtype(node.input[0]) if node.op_type == "DequantizeLinear" else None
+    return zero_point or data or attr(node, "output_dtype", 0) or INT8
 
 
-def weight_axes(model: Any) -> dict[str, int]:
+def weight_axes(graph: Graph) -> dict[str, int]:
     """Quantized weight tensor (the input of its DQ, and of the Q before it) -> its output-channel axis."""
-    producer = {o: n for n in model.graph.node for o in n.output}
+    producer = graph.producer
     axes: dict[str, int] = {}
-    for node in model.graph.node:
+    for node in graph.model.graph.node:
         if node.op_type not in WEIGHTED or len(node.input) < 2:
             continue
         dq = producer.get(node.input[1])
@@ -115,7 +129,7 @@ def weight_axes(model: Any) -> dict[str, int]:
     return axes
 
 
-def _type_rules(model: Any, node: Any, name: str, qtype: int, weight: bool,
+def _type_rules(name: str, qtype: int, weight: bool,
                 limits: Sequence[ParserLimit]) -> Iterable[Violation]:
     if qtype == UINT8:
         yield Violation(name, "uint8", "quantizes to uint8: TensorRT quantizes to signed INT8 only (UINT8 is a "
@@ -135,8 +149,8 @@ def _type_rules(model: Any, node: Any, name: str, qtype: int, weight: bool,
                                                  "quantize activations to INT8 (or FP8)")
 
 
-def _zero_point_rule(model: Any, node: Any, name: str, qtype: int) -> Iterable[Violation]:
-    zp = array(model, node.input[2]) if len(node.input) > 2 and node.input[2] else None
+def _zero_point_rule(graph: Graph, node: Any, name: str, qtype: int) -> Iterable[Violation]:
+    zp = graph.array(node.input[2]) if len(node.input) > 2 and node.input[2] else None
     if qtype == UINT8 or zp is None:
         return
     values = zp.astype(np.float64)
@@ -147,7 +161,7 @@ def _zero_point_rule(model: Any, node: Any, name: str, qtype: int) -> Iterable[V
                         "zero point is not 0: TensorRT supports only symmetric quantization (zero point 0)")
 
 
-def _scale_rules(model: Any, node: Any, name: str, scale: np.ndarray, weight_axis: int | None, opset: int,
+def _scale_rules(graph: Graph, node: Any, name: str, scale: np.ndarray, weight_axis: int | None, opset: int,
                  limits: Sequence[ParserLimit]) -> Iterable[Violation]:
     if scale.ndim > 1:  # blocked scales (opset 21 block_size)
         if weight_axis is None:
@@ -162,7 +176,7 @@ def _scale_rules(model: Any, node: Any, name: str, scale: np.ndarray, weight_axi
         yield Violation(name, "per-channel-activation", "per-channel scales on an activation: TensorRT quantizes "
                                                         "activations per tensor (one scale)")
     else:
-        axis, data_rank = attr(node, "axis", 1), rank(model, node.input[0])
+        axis, data_rank = attr(node, "axis", 1), graph.rank(node.input[0])
         if axis < 0 and data_rank is not None:
             axis += data_rank
         if axis != weight_axis:
@@ -174,28 +188,28 @@ def _scale_rules(model: Any, node: Any, name: str, scale: np.ndarray, weight_axi
         yield Violation(name, "opset", f"per-channel Q/DQ needs opset >= {PER_CHANNEL_FROM_OPSET}")
 
 
-def check_qdq_node(model: Any, node: Any, weights: dict[str, int], opset: int,
+def check_qdq_node(graph: Graph, node: Any, weights: dict[str, int], opset: int,
                    limits: Sequence[ParserLimit] = ()) -> Iterable[Violation]:
     """Every rule one Q/DQ node breaks (a Q -> DQ pair is checked once, at its Q)."""
     name = node.name or node.output[0]
-    qtype = quant_type(model, node)
+    qtype = quant_type(graph, node)
     if node.op_type == "DequantizeLinear" and qtype == INT32:
         yield Violation(name, "int32-bias", "dequantizes an int32 tensor (a quantized bias): TensorRT's "
                                             f"DequantizeLinear takes {KNOWN_TYPES} only; keep the bias in float "
                                             "(ONNX Runtime: extra_options={'QuantizeBias': False})")
         return
-    yield from _type_rules(model, node, name, qtype, node.input[0] in weights, limits)
-    scale = array(model, node.input[1]) if len(node.input) > 1 else None
+    yield from _type_rules(name, qtype, node.input[0] in weights, limits)
+    scale = graph.array(node.input[1]) if len(node.input) > 1 else None
     if scale is None:
         yield Violation(name, "scale", "the scale is not a constant: TensorRT needs constant Q/DQ scales")
         return
     if not np.all(np.isfinite(scale.astype(np.float64))) or np.any(scale.astype(np.float64) <= 0):
         yield Violation(name, "scale", "a scale is zero, negative or not finite")
-    if dtype(model, node.input[1]) == FLOAT16 and opset < FP16_SCALES_FROM_OPSET:
+    if graph.dtype(node.input[1]) == FLOAT16 and opset < FP16_SCALES_FROM_OPSET:
         yield Violation(name, "fp16-scale", f"FP16 scales need opset >= {FP16_SCALES_FROM_OPSET}, the model is {opset}")
-    yield from _zero_point_rule(model, node, name, qtype)
+    yield from _zero_point_rule(graph, node, name, qtype)
     if scale.size > 1:
-        yield from _scale_rules(model, node, name, scale, weights.get(node.input[0]), opset, limits)
+        yield from _scale_rules(graph, node, name, scale, weights.get(node.input[0]), opset, limits)
 
 
-__all__ = ["Violation", "array", "attr", "check_qdq_node", "dtype", "quant_type", "rank", "weight_axes"]
+__all__ = ["Graph", "Violation", "attr", "check_qdq_node", "quant_type", "weight_axes"]
