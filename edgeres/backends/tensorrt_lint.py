@@ -37,7 +37,7 @@ from typing import Any
 from edgeres.backends.tensorrt_lint_qdq import Graph, Violation, check_qdq_node, weight_axes
 from edgeres.backends.tensorrt_ops import BASE_VERSION, ParserLimit, integer_kernel, max_opset, parses, since
 from edgeres.backends.tensorrt_plan import parse_version, version_text
-from edgeres.backends.tensorrt_recipes import RECIPES, recipe_for
+from edgeres.backends.tensorrt_recipes import RECIPES
 from edgeres.errors import EdgeresError, UsageError
 from edgeres.onnxutil import load_onnx
 
@@ -221,10 +221,6 @@ def version_limits(text: str) -> list[ParserLimit]:
     if not re.fullmatch(r"\d+(\.\d+){0,3}", text.strip()):
         raise UsageError(f"{text!r} is not a TensorRT version: give MAJOR.MINOR[.PATCH], e.g. 10.3")
     version = parse_version(text.strip())
-    try:
-        recipe_for(version)
-    except EdgeresError as exc:
-        raise UsageError(str(exc)) from None
     if version < BASE_VERSION:
         raise UsageError(f"TensorRT {text.strip()} is older than the lint knows: its operator tables start at "
                          f"{version_text(BASE_VERSION)}, and a kit builds INT8 from {version_text(BASE_VERSION)} on")
