@@ -112,7 +112,7 @@ RECIPES = (
            (8, 5), (10, 12), (8, 5), "weak", 17, "DLA rows: TensorRT 8.5 - 10.7 (JetPack 5 and 6)"),
     Recipe("trt10.12-10.x", "TensorRT 10.12 - 10.x", (10, 12), (11, 0), (10, 12), "strong", 20, ""),
     Recipe("trt11", "TensorRT 11.x (JetPack 7.2.2+: 11.4 on AGX Orin and Thor)", (11, 0), None, (11, 0), "strong",
-           25, "DLA rows: TensorRT 11.4.1 and newer on AGX Orin (11.0 - 11.4.0 have no DLA on JetPack)"),
+           24, "DLA rows: TensorRT 11.4.1 and newer on AGX Orin (11.0 - 11.4.0 have no DLA on JetPack)"),
 )
 
 
