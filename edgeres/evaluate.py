@@ -86,6 +86,7 @@ def open_foreign(path: Path, options: dict[str, Any]) -> Opened | None:
         return None
     runner = load_runner(artifact, **options)
     meta = artifact.metadata
+    runner.input_dtype = meta["input"]["dtype"]  # bench feeds what the model takes (uint8 for in-graph preprocessing)
     return Opened(runner=runner, input_shape=artifact_input_shape(artifact), fixed_batch=artifact_fixed_batch(artifact),
                   description={"artifact": str(path), "foreign": True, "backend": meta["backend"],
                                "precision": meta["precision"], "precision_source": meta["precision_source"],
@@ -276,7 +277,9 @@ def format_bench(payload: dict[str, Any]) -> str:
     results: list[LatencyResult] = payload["results"]
     c, h, w = payload["input_shape"]
     head = (f"bench {payload.get('artifact')}: {info.get('backend', '?')} {info.get('backend_version', '')} on "
-            f"{info.get('device', '?')}, {info.get('precision', payload.get('precision'))}, input {c}x{h}x{w}")
+            f"{info.get('device', '?')}, {info.get('precision', payload.get('precision'))}, input {c}x{h}x{w}"
+            + ("" if (payload.get("input") or {}).get("dtype", "float32") == "float32" else
+               f" {payload['input']['dtype']}"))
     if results:
         head += (f"\nlatency: {latency_mode(info)}; warm-up {results[0].warmup} runs, then timed runs "
                  "(n per batch size below)")

@@ -21,6 +21,7 @@ SUFFIXES = {".xml": "openvino", ".onnx": "onnxruntime"}  # model file -> the bac
 RUNTIMES = {".xml": ("openvino",), ".onnx": ("onnxruntime", "openvino")}
 OV_TYPES = {"f32": "fp32", "f16": "fp16", "bf16": "bf16", "f64": "fp64"}
 COMPUTE_OPS = ("Convolution", "GroupConvolution", "MatMul")
+INPUT_TYPES = ("float32", "float16", "uint8", "int8")  # what bench can make: noise, or pixels for an integer input
 PRECISION_SOURCE = {
     "openvino": "what the model holds (read from its graph); OpenVINO runs it in its own default inference "
                 "precision, none forced, as benchmark_app does",
@@ -77,8 +78,9 @@ def _check_input(path: Path, spec: dict[str, Any]) -> None:
         raise EdgeresError(f"{path.name}: its input '{name}' has shape {shown}; C, H and W must be fixed for bench to "
                            "make an input (only the batch may be dynamic): convert it with a fixed input size, e.g. "
                            f"ovc --input \"{name}[?,3,224,224]\"")
-    if spec["dtype"] != "float32":
-        raise EdgeresError(f"{path.name}: its input '{name}' is {spec['dtype']}; edgeres bench feeds float32 batches")
+    if spec["dtype"] not in INPUT_TYPES:
+        raise EdgeresError(f"{path.name}: its input '{name}' is {spec['dtype']}; edgeres bench feeds "
+                           f"{', '.join(INPUT_TYPES)} batches")
 
 
 def _read_openvino(path: Path) -> tuple[dict[str, Any], str]:
@@ -155,6 +157,7 @@ def _ort_input(path: Path) -> dict[str, Any]:
         raise EdgeresError(f"{path} is not a model ONNX Runtime can read ({first})") from None
     if len(inputs) != 1:
         raise _several_inputs(path, [i.name for i in inputs])
-    dtype = {"tensor(float)": "float32", "tensor(float16)": "float16"}.get(inputs[0].type, inputs[0].type)
+    dtype = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
+             "tensor(int8)": "int8"}.get(inputs[0].type, inputs[0].type)
     shape = [d if isinstance(d, int) and d > 0 else "?" for d in inputs[0].shape]
     return {"name": inputs[0].name, "shape": shape, "dtype": dtype}

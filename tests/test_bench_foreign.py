@@ -21,22 +21,27 @@ from onnx import TensorProto, helper, numpy_helper
 QUICK = ["--min-runs", "3", "--min-seconds", "0", "--warmup", "1", "--threads", "1"]
 
 
-def _tiny_onnx(path: Path, batch: int | str = "N", hw: tuple = (16, 16), inputs: int = 1, qdq: bool = False) -> Path:
-    """Conv -> ReLU -> global pool -> logits on [batch, 3, H, W]; optionally Q/DQ in front of the conv."""
+def _tiny_onnx(path: Path, batch: int | str = "N", hw: tuple = (16, 16), inputs: int = 1, qdq: bool = False,
+               input_type: int = TensorProto.FLOAT) -> Path:
+    """Conv -> ReLU -> global pool -> logits on [batch, 3, H, W]; optionally Q/DQ in front of the conv,
+    or an input of another type cast to float first (a model with its preprocessing inside)."""
     weights = np.random.default_rng(0).standard_normal((8, 3, 3, 3)).astype(np.float32)
     inits = [numpy_helper.from_array(weights, "w")]
     nodes = []
     x, w = "x", "w"
+    if input_type != TensorProto.FLOAT:
+        nodes.append(helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT))
+        x = "xf"
     if qdq:
         inits += [numpy_helper.from_array(np.array(0.05, np.float32), "s"),
                   numpy_helper.from_array(np.array(0, np.int8), "z")]
-        for name in ("x", "w"):
+        for name in (x, "w"):
             nodes += [helper.make_node("QuantizeLinear", [name, "s", "z"], [f"{name}q"]),
                       helper.make_node("DequantizeLinear", [f"{name}q", "s", "z"], [f"{name}d"])]
-        x, w = "xd", "wd"
+        x, w = f"{x}d", "wd"
     nodes += [helper.make_node("Conv", [x, w], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
               helper.make_node("GlobalAveragePool", ["r"], ["g"]), helper.make_node("Flatten", ["g"], ["y"])]
-    ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, *hw])]
+    ins = [helper.make_tensor_value_info("x", input_type, [batch, 3, *hw])]
     outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 8])]
     if inputs == 2:
         ins.append(helper.make_tensor_value_info("mask", TensorProto.FLOAT, [batch, 8]))
@@ -104,6 +109,25 @@ def test_a_fixed_batch_foreign_model_times_its_batch_and_refuses_another(tmp_pat
     assert "model.xml was built for batch 2 only: use --batch 2" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("input_type", "dtype", "backend"), [
+    (TensorProto.UINT8, "uint8", None), (TensorProto.UINT8, "uint8", "openvino"),
+    (TensorProto.FLOAT16, "float16", None)])
+def test_a_foreign_model_is_fed_its_own_input_type(tmp_path, capsys, input_type, dtype, backend):
+    """A model with its preprocessing inside takes uint8 pixels (an FP16 one, float16): bench makes
+    batches of that type, so no conversion is timed and no runtime refuses a float32 tensor."""
+    model = _tiny_onnx(tmp_path / "pre.onnx", input_type=input_type)
+    args = ["--batch", "1,2", *(["--backend", backend] if backend else [])]
+    data = _bench_json(capsys, str(model), *args)
+    assert data["input"]["dtype"] == dtype and [r["batch_size"] for r in data["results"]] == [1, 2]
+    assert data["throughput"]["images_per_second"] > 0
+    assert main(["bench", str(model), *QUICK, "--no-throughput", *args]) == 0
+    assert f"input 3x16x16 {dtype}" in capsys.readouterr().out
+
+
+def _int64_input(tmp: Path) -> Path:
+    return _tiny_onnx(tmp / "ids.onnx", input_type=TensorProto.INT64)
+
+
 def _two_inputs(tmp: Path) -> Path:
     return _tiny_onnx(tmp / "two.onnx", inputs=2)
 
@@ -133,6 +157,7 @@ def _broken_xml(tmp: Path) -> Path:
     (_two_inputs, None, "two.onnx has 2 inputs (x, mask)"),
     (_two_inputs, "openvino", "two.onnx has 2 inputs"),
     (_dynamic_hw, None, "C, H and W must be fixed"),
+    (_int64_input, None, "its input 'x' is int64; edgeres bench feeds float32, float16, uint8, int8 batches"),
     (_dynamic_hw, "openvino", "C, H and W must be fixed"),
     (_garbage, None, "garbage.onnx is not a readable ONNX model"),
     (_garbage, "openvino", "garbage.onnx is not a model OpenVINO"),

@@ -130,6 +130,9 @@ class Runner:
     input_shape: list[Any]  # from the artifact: ints, or a name/None for a dynamic dimension
     # what ``time_batch`` can time, set through ``timing``: "host" wall clock, and for some "device"
     timing_modes: tuple[str, ...] = ("host",)
+    # what ``check_input`` casts a batch to: float32 for what edgeres builds; a model it did not
+    # write may take uint8 (preprocessing in the graph) or float16 (see ``edgeres.foreign``)
+    input_dtype: str = "float32"
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -150,7 +153,7 @@ class Runner:
         self.close()
 
     def check_input(self, batch: Any) -> np.ndarray:
-        """``batch`` as C-contiguous float32, or a clear error when its shape does not fit."""
+        """``batch`` as C-contiguous ``input_dtype``, or a clear error when its shape does not fit."""
         batch = np.asarray(batch)
         want = list(self.input_shape)
         if batch.ndim != len(want):
@@ -164,7 +167,7 @@ class Runner:
         if fixed and fixed != batch.shape[0]:
             raise EdgeresError(f"model was exported for batch {fixed}, got a batch of {batch.shape[0]}: feed "
                                f"batches of {fixed} or export again with --batch dynamic")
-        return np.ascontiguousarray(batch, dtype=np.float32)
+        return np.ascontiguousarray(batch, dtype=self.input_dtype)
 
 
 def _dims(shape: Any) -> str:

@@ -120,6 +120,15 @@ def _timer(runner: Any) -> Any:
     return wall
 
 
+def random_batch(rng: np.random.Generator, shape: tuple[int, ...], dtype: str = "float32") -> np.ndarray:
+    """A timing input of the type the model takes, so no conversion is timed: pixel values for an
+    integer input (a model with its preprocessing inside), normal noise for a float one."""
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        info = np.iinfo(np.dtype(dtype))
+        return rng.integers(max(info.min, 0), min(info.max, 255), size=shape, endpoint=True, dtype=dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
 def measure_latency(runner: Any, input_shape: tuple[int, int, int], batch_sizes: Sequence[int] = (1,),
                     min_runs: int = DEFAULT_MIN_RUNS, min_seconds: float = DEFAULT_MIN_SECONDS, warmup: int = 10,
                     seed: int = 0) -> list[LatencyResult]:
@@ -145,7 +154,7 @@ def measure_latency(runner: Any, input_shape: tuple[int, int, int], batch_sizes:
     rng = np.random.default_rng(seed)
     results = []
     for b in (int(b) for b in batch_sizes):
-        batch = rng.standard_normal((b, *input_shape)).astype(np.float32)
+        batch = random_batch(rng, (b, *input_shape), getattr(runner, "input_dtype", "float32"))
         for _ in range(warmup):
             runner(batch)
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from edgeres.errors import EdgeresError
 from edgeres.table import counted
+from edgeres.validate.latency import random_batch
 from edgeres.validate.load import measure_under_load
 
 DEFAULT_MIN_SECONDS = 5.0
@@ -179,9 +180,9 @@ def _modes(runner: Any, batch_sizes: tuple[int, ...]) -> tuple[list[Mode], str]:
 
 
 def _run_mode(mode: Mode, input_shape: tuple[int, int, int], min_runs: int, min_seconds: float,
-              rng: np.random.Generator) -> tuple[dict[str, Any], Any, dict[str, Any], int]:
+              rng: np.random.Generator, dtype: str) -> tuple[dict[str, Any], Any, dict[str, Any], int]:
     size, make_queue = mode
-    batch = rng.standard_normal((size, *input_shape)).astype(np.float32)
+    batch = random_batch(rng, (size, *input_shape), dtype)
     queue, described = make_queue()
     try:
         run, load = measure_under_load(lambda: drive_queue(queue, batch, min_runs, min_seconds))
@@ -199,18 +200,19 @@ def measure_throughput(runner: Any, input_shape: tuple[int, int, int], batch_siz
     if min_runs < 1 or min_seconds < 0:
         raise EdgeresError(f"throughput needs at least 1 run and a non-negative time, got {min_runs}, {min_seconds}")
     rng = np.random.default_rng(seed)
+    dtype = getattr(runner, "input_dtype", "float32")
     modes, timed = _modes(runner, tuple(batch_sizes))
     tried: list[dict[str, Any]] = []
     best = modes[0]
     if len(modes) > 1:
         rates = []
         for mode in modes:
-            run, load, described, requests = _run_mode(mode, input_shape, 1, min_seconds * PROBE_SHARE, rng)
+            run, load, described, requests = _run_mode(mode, input_shape, 1, min_seconds * PROBE_SHARE, rng, dtype)
             rates.append(run["runs"] * mode[0] / run["seconds"])
             tried.append({**described, "batch": mode[0], "requests": requests, "images_per_second": rates[-1],
                           "runs": run["runs"], "seconds": round(run["seconds"], 3), "busy": load.busy})
         best = modes[int(np.argmax(rates))]
-    run, load, described, requests = _run_mode(best, input_shape, min_runs, min_seconds, rng)
+    run, load, described, requests = _run_mode(best, input_shape, min_runs, min_seconds, rng, dtype)
     size = best[0]
     return ThroughputResult(
         images_per_second=run["runs"] * size / run["seconds"], batch=size, mode=str(described["mode"]),
