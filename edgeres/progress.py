@@ -8,8 +8,11 @@ control codes. Without rich a terminal gets the plain lines as well.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 _LIVE: dict[int, list[Any]] = {}  # id(stream) -> [the rich Progress drawing on it, how many bars use it]
@@ -94,3 +97,27 @@ class Progress:
             self.stream.write(text + "\n")
             self.stream.flush()
         self.enabled = False
+
+
+@contextmanager
+def others_on_stderr() -> Iterator[None]:
+    """Send what a library prints (NNCF's progress bars, OpenVINO's C++ logs) to stderr while it runs,
+    so that stdout holds only edgeres' result, with or without ``--json``. Both levels: Python's
+    ``sys.stdout`` and file descriptor 1, which C++ code writes to whatever ``sys.stdout`` is."""
+    sys.stdout.flush()
+    try:
+        saved_fd: int | None = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no file descriptor 1 or 2: Python level only
+        saved_fd = None
+    saved_python = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = saved_python
+        saved_python.flush()  # what a library wrote to the old stdout object belongs to stderr too
+        sys.stderr.flush()
+        if saved_fd is not None:
+            os.dup2(saved_fd, 1)
+            os.close(saved_fd)

@@ -31,6 +31,7 @@ from edgeres.errors import EdgeresError
 from edgeres.fileio import sha256_file, temp_dir_beside
 from edgeres.onnxutil import is_quantized, source_metadata
 from edgeres.optional import require, version_of
+from edgeres.progress import others_on_stderr
 
 
 def _port_spec(port: Any, recorded: Any) -> dict[str, Any]:
@@ -155,14 +156,16 @@ def quantize_nncf(model: Any, spec: BuildSpec) -> tuple[Any, dict[str, Any]]:
             hits = [float(int(np.argmax(compiled(x)[0])) == y) for x, y in data]
             return (float(np.mean(hits)) if hits else 0.0), hits
 
-        quantized = nncf.quantize_with_accuracy_control(
-            model, nncf.Dataset(calib), nncf.Dataset(items), validate,
-            max_drop=float(budget) / 100.0, drop_type=nncf.DropType.ABSOLUTE, **common,
-        )
+        with others_on_stderr():
+            quantized = nncf.quantize_with_accuracy_control(
+                model, nncf.Dataset(calib), nncf.Dataset(items), validate,
+                max_drop=float(budget) / 100.0, drop_type=nncf.DropType.ABSOLUTE, **common,
+            )
         meta["accuracy_control"] = {"budget_points": float(budget), "metric": metric,
                                     "validation": {**_describe(validation), "samples": len(items)}}
     else:
-        quantized = nncf.quantize(model, nncf.Dataset(calib), **common)
+        with others_on_stderr():
+            quantized = nncf.quantize(model, nncf.Dataset(calib), **common)
     meta["quantize_seconds"] = round(time.perf_counter() - t0, 3)
     return quantized, meta
 
