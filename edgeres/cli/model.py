@@ -30,6 +30,10 @@ def _run_info(args: argparse.Namespace) -> int:
     check_input_size(args.input_size)
     if args.gradients:
         return _run_gradients(args)
+    if args.weights or args.plot:  # the table is the architecture's: a checkpoint would be silently ignored
+        flag = "--weights" if args.weights else "--plot"
+        raise UsageError(f"{flag} goes with --gradients; the architecture table takes --depth, --num-classes "
+                         "and --input-size")
     model = ResNet(args.depth, num_classes=args.num_classes, in_channels=args.in_channels, shortcut=args.shortcut)
     s = summarize(model, args.input_size)
     rows = [(r.name, r.blocks, r.stride, r.input_size, r.output_size, r.kernels, r.out_channels, f"{r.macs / 1e9:.3f}")
