@@ -57,3 +57,12 @@ def test_nncf_progress_bars_stay_off_stdout_without_json(tmp_path, capfd, monkey
     out, err = capfd.readouterr()
     assert out == ""
     assert "Statistics collection" in err
+
+
+def test_run_on_a_folder_says_it_is_a_folder_not_errno(tmp_path):
+    from edgeres.bundle.runtime import _open_image
+    from edgeres.errors import EdgeresError
+
+    with pytest.raises(EdgeresError, match=r"is a folder: give image files") as info:
+        _open_image(tmp_path)
+    assert "Errno" not in str(info.value)

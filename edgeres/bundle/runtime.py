@@ -166,6 +166,8 @@ def _open_image(image: Any) -> Any:
             return im.copy()
     except FileNotFoundError:
         raise EdgeresError(f"image {image} does not exist") from None
+    except IsADirectoryError:
+        raise EdgeresError(f"{image} is a folder: give image files (e.g. {Path(image) / '*.jpg'})") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise EdgeresError(f"cannot read image {image}: {exc}") from None
 
