@@ -196,7 +196,24 @@ def name_classes(source: ModelSource, req: BuildRequest, val: Any) -> tuple[Mode
     where = str(source.weights.parent / "model.json") if source.weights else "model.json"
     names = resolve_class_names(source.num_classes, labels_file=req.labels, model_json=source.classes,
                                 model_json_where=where, val_classes=folders)
+    _check_val_folders(folders, names.names, source.num_classes, req.val)
     warning = None if names.names is not None else (
         "no class names (--labels FILE, the checkpoint folder's model.json, or class folders in --val): "
         "the bundle will print class indices")
     return replace(source, classes=names.names, classes_from=names.origin), warning
+
+
+def _check_val_folders(folders: list[str] | None, names: list[str] | None, num_classes: int, val: Any) -> None:
+    """Class folders of --val that cannot be this model's classes, refused before any work (else the
+    build exports and runs the FP32 reference first, then fails on a label out of range)."""
+    from edgeres.measure import label_map
+
+    if not folders:
+        return
+    try:
+        label_map(folders, names)
+    except EdgeresError as exc:
+        raise EdgeresError(f"--val {val}: {exc}") from None
+    if names is None and len(folders) > num_classes:
+        raise EdgeresError(f"--val {val} has {len(folders)} class folders but the model has {num_classes} classes: "
+                           "is this the right validation set for this model?")

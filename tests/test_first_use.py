@@ -66,3 +66,42 @@ def test_run_on_a_folder_says_it_is_a_folder_not_errno(tmp_path):
     with pytest.raises(EdgeresError, match=r"is a folder: give image files") as info:
         _open_image(tmp_path)
     assert "Errno" not in str(info.value)
+
+
+def _checkpoint(tmp_path, classes: int):
+    import torch
+
+    from edgeres.models import ResNet
+
+    path = tmp_path / "mine.pth"
+    torch.save(ResNet(18, num_classes=classes).state_dict(), path)
+    return path
+
+
+def _image_folders(root, names):
+    from PIL import Image
+
+    for name in names:
+        (root / name).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (40, 40), (i * 90, 30, 200)).save(root / name / f"{i}.jpg")
+    return root
+
+
+@pytest.mark.parametrize("folders, labels, needle", [
+    (["a", "b", "c", "d"], None, "has 4 class folders but the model has 3 classes"),
+    (["a", "b", "zz"], ["a", "b", "c"], "classes the model does not know: ['zz']"),
+])
+def test_build_refuses_val_folders_that_cannot_be_the_models_classes_before_any_work(
+        tmp_path, capsys, folders, labels, needle):
+    ckpt = _checkpoint(tmp_path, 3)
+    val = _image_folders(tmp_path / "val", folders)
+    argv = ["build", "--target", "cpu", "--depth", "18", "--weights", str(ckpt), "--val", str(val),
+            "--calib", str(val), "--input-size", "32", "--out", str(tmp_path / "out")]
+    if labels:
+        (tmp_path / "labels.txt").write_text("\n".join(labels) + "\n")
+        argv += ["--labels", str(tmp_path / "labels.txt")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert needle in err and f"--val {val}" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
