@@ -105,3 +105,27 @@ def test_build_refuses_val_folders_that_cannot_be_the_models_classes_before_any_
     err = capsys.readouterr().err
     assert needle in err and f"--val {val}" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_saved_as_the_pytorch_tutorial_shows_loads(tmp_path):
+    import torch
+
+    from edgeres.models import ResNet
+    from edgeres.models.checkpoint import read_state_dict
+
+    state = ResNet(18, num_classes=3).state_dict()
+    path = tmp_path / "ckpt.pth"
+    torch.save({"epoch": 3, "model_state_dict": state, "optimizer_state_dict": {}, "loss": 0.3}, path)
+    assert read_state_dict(path).keys() == state.keys()
+
+
+def test_a_checkpoint_without_a_state_dict_names_the_keys_it_has(tmp_path):
+    import torch
+
+    from edgeres.errors import EdgeresError
+    from edgeres.models.checkpoint import read_state_dict
+
+    path = tmp_path / "ckpt.pth"
+    torch.save({"epoch": 3, "weights": {"a": torch.zeros(1)}}, path)
+    with pytest.raises(EdgeresError, match=r"its keys are epoch, weights"):
+        read_state_dict(path)

@@ -11,7 +11,7 @@ from torch import nn
 
 from edgeres.errors import EdgeresError
 
-WRAPPER_KEYS = ("state_dict", "model")
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")  # torchvision/examples, the PyTorch tutorial
 MAX_LISTED = 8
 
 
@@ -31,7 +31,9 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             raw = raw[key]
             break
     if not isinstance(raw, Mapping) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
-        raise EdgeresError(f"checkpoint {path} holds no state_dict (a mapping of names to tensors)")
+        keys = f": its keys are {_listed([str(k) for k in raw])}" if isinstance(raw, Mapping) else ""
+        raise EdgeresError(f"checkpoint {path} holds no state_dict (a mapping of names to tensors, at the top or "
+                           f"under {', '.join(repr(k) for k in WRAPPER_KEYS)}){keys}")
     return {k.removeprefix("module."): v for k, v in raw.items()}
 
 
