@@ -32,7 +32,7 @@ from edgeres.build_request import (
 from edgeres.data import open_set
 from edgeres.fileio import sha256_file
 from edgeres.quantize.calibrate import DEFAULT_METHOD
-from edgeres.stages import StageLog, Stages, exclusive
+from edgeres.stages import StageLog, Stages, build_outputs, exclusive
 from edgeres.targets import Target, get_target
 from edgeres.validate.recommend import recommend, row_loss
 from edgeres.validate.stats import size_warnings
@@ -105,7 +105,7 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
     # export, reference, [quantize], then a kit, or build + measure + per-layer profile per precision,
     # [the held-out check of INT8] and the bundle
     log.planned = 2 + quantizes + (1 if kit_reason else 3 * len(precisions) + 1 + (heldout is not None))
-    with exclusive(out) as swept:
+    with exclusive(out, build_outputs(target.name)) as swept:
         if swept:
             log.note(f"removed {len(swept)} temporary folder(s) left by an interrupted build in {out}")
         stages = Stages(out, log)

@@ -11,7 +11,7 @@ import fcntl
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +24,26 @@ RECORDS = ".stages"
 LOCK = ".edgeres.lock"
 
 
+def build_outputs(target: str) -> list[str]:
+    """What a build for ``target`` writes at the top of its folder (see the README)."""
+    return ["report.md", "report.json", "accuracy_latency.png", "bundle", "bundle.tar.gz", "onnx", target,
+            f"kit-{target}", f"kit-{target}.tar.gz"]
+
+
 @contextmanager
-def exclusive(out_dir: Path) -> Iterator[list[Path]]:
-    """Refuse a second build into the same output directory while one runs.
+def exclusive(out_dir: Path, replaces: Sequence[str] = ()) -> Iterator[list[Path]]:
+    """Refuse a second build into the same output directory while one runs, and a folder of the
+    user's own files holding one of the names in ``replaces`` (what the build writes there).
 
     The lock file is opened without truncating it, so a refused build leaves the holder's
     record (its pid) intact. Holding the lock, any temporary folder left in ``out_dir`` is
     a killed run's: they are removed, and the block receives the list of what went.
     """
     check_folder_path(out_dir)
+    theirs = [n for n in replaces if (out_dir / n).exists()] if not (out_dir / LOCK).exists() else []
+    if theirs:
+        raise EdgeresError(f"{out_dir} is not an edgeres build folder and holds {', '.join(theirs)}, which the build "
+                           "would replace: choose another --out, or move them away")
     out_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     with os.fdopen(fd, "r+") as handle:

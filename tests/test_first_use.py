@@ -107,6 +107,23 @@ def test_build_refuses_val_folders_that_cannot_be_the_models_classes_before_any_
     assert not (tmp_path / "out").exists()
 
 
+def test_build_never_replaces_a_users_own_report_in_out(tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path, 3)
+    val = _image_folders(tmp_path / "val", ["a", "b", "c"])
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "report.md").write_text("my notes\n")
+    (out / "other.txt").write_text("x\n")
+    argv = ["build", "--target", "cpu", "--depth", "18", "--weights", str(ckpt), "--val", str(val),
+            "--calib", str(val), "--input-size", "32", "--out", str(out)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "is not an edgeres build folder and holds report.md" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["other.txt", "report.md"]
+    assert (out / "report.md").read_text() == "my notes\n"
+
+
+
 def test_a_checkpoint_saved_as_the_pytorch_tutorial_shows_loads(tmp_path):
     import torch
 
