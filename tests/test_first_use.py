@@ -146,3 +146,42 @@ def test_a_checkpoint_without_a_state_dict_names_the_keys_it_has(tmp_path):
     torch.save({"epoch": 3, "weights": {"a": torch.zeros(1)}}, path)
     with pytest.raises(EdgeresError, match=r"its keys are epoch, weights"):
         read_state_dict(path)
+
+
+_ROW = {"target": "cpu", "backend": "onnxruntime", "precision": "fp32", "top1": 0.9, "top1_drop": 0.0,
+        "agreement": 1.0, "p50_ms": 1.0, "p99_ms": 2.0, "throughput": 10.0, "size_bytes": 1000, "build_seconds": 1.0}
+
+
+@pytest.fixture
+def a_build_report(tmp_path):
+    from edgeres.report import write_report
+
+    write_report([_ROW], tmp_path / "build")
+    return tmp_path / "build"
+
+
+def test_report_out_never_replaces_a_users_own_report_md(tmp_path, capsys, a_build_report):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.md").write_text("my notes\n")
+    assert main(["report", str(a_build_report), "--out", str(mine)]) == 1
+    assert "holds report.md that edgeres did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["report.md"]
+    assert (mine / "report.md").read_text() == "my notes\n"
+
+
+@pytest.mark.parametrize("marker, what", [("manifest.json", "is a bundle"), ("kit.json", "is a device kit")])
+def test_report_out_refuses_to_write_into_a_bundle_or_kit(tmp_path, capsys, a_build_report, marker, what):
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / marker).write_text("{}")
+    assert main(["report", str(a_build_report), "--out", str(folder)]) == 1
+    assert what in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == [marker]
+
+
+def test_report_out_rewrites_its_own_earlier_report(tmp_path, a_build_report):
+    merged = tmp_path / "merged"
+    assert main(["report", str(a_build_report), "--out", str(merged)]) == 0
+    assert main(["report", str(a_build_report), "--out", str(merged)]) == 0
+    assert (merged / "report.md").is_file()

@@ -49,8 +49,13 @@ def add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from edgeres.report import PLOT_PNG, REPORT_MD, merge_reports, write_report
+    from pathlib import Path
 
+    from edgeres.report import PLOT_PNG, REPORT_MD, merge_reports, write_report
+    from edgeres.report.files import check_report_out
+
+    if args.out:
+        check_report_out(Path(args.out))
     report = merge_reports(args.reports, title=args.title)
     text = f"{report.title}\n{report.summary()}"
     if args.out:

@@ -16,6 +16,27 @@ from edgeres.report.plot import plot_title, write_plot
 from edgeres.report.rows import as_rows
 
 
+def check_report_out(out_dir: Path) -> None:
+    """Refuse an ``edgeres report --out`` that would replace a user's own files or write into a
+    bundle or kit (whose files are checksummed), before any work is done."""
+    from edgeres.fileio import check_folder_path
+
+    check_folder_path(out_dir)
+    for marker, what in (("manifest.json", "a bundle"), ("kit.json", "a device kit")):
+        if (out_dir / marker).is_file():
+            raise EdgeresError(f"--out {out_dir} is {what}: a report goes into a folder of its own")
+    ours = False
+    if (out_dir / REPORT_JSON).is_file():
+        try:
+            ours = load_json(out_dir / REPORT_JSON, "report").get("schema") == SCHEMA
+        except EdgeresError:
+            ours = False
+    theirs = [n for n in (REPORT_JSON, REPORT_MD, PLOT_PNG) if (out_dir / n).exists()] if not ours else []
+    if theirs:
+        raise EdgeresError(f"--out {out_dir} holds {', '.join(theirs)} that edgeres did not write: choose another "
+                           "--out, or move them away")
+
+
 def write_report(rows: list[Any] | Report, out_dir: str | os.PathLike[str], *, timing: dict[str, Any] | None = None,
                  title: str = "edgeres report", model: dict[str, Any] | None = None, notes: list[str] | None = None,
                  env: dict[str, Any] | None = None) -> Report:
