@@ -185,3 +185,8 @@ def test_report_out_rewrites_its_own_earlier_report(tmp_path, a_build_report):
     assert main(["report", str(a_build_report), "--out", str(merged)]) == 0
     assert main(["report", str(a_build_report), "--out", str(merged)]) == 0
     assert (merged / "report.md").is_file()
+
+
+def test_a_kit_subcommand_error_names_the_subcommand(tmp_path, capsys):
+    assert main(["kit", "show", str(tmp_path / "nope")]) == 1
+    assert capsys.readouterr().err.startswith("edgeres kit show: error: kit ")

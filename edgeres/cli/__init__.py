@@ -52,5 +52,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if as_json:
             emit(args, {"error": message.removeprefix("error: "), "exit_code": code}, "")
 
+    words = [args.command, getattr(args, "kit_command", None), getattr(args, "fleet_command", None)]
     with json_stdout(as_json):
-        return run_guarded(f"edgeres {args.command}", lambda: args.handler(args), on_error=error_document)
+        return run_guarded(" ".join(["edgeres", *filter(None, words)]), lambda: args.handler(args), on_error=error_document)
