@@ -190,3 +190,12 @@ def test_report_out_rewrites_its_own_earlier_report(tmp_path, a_build_report):
 def test_a_kit_subcommand_error_names_the_subcommand(tmp_path, capsys):
     assert main(["kit", "show", str(tmp_path / "nope")]) == 1
     assert capsys.readouterr().err.startswith("edgeres kit show: error: kit ")
+
+
+def test_summary_table_says_n_is_timed_runs_and_sizes_are_not_called_n():
+    from edgeres.report import summary_table
+
+    text = summary_table([{**_ROW, "n_val": 141, "runs": 204}])
+    lines = text.splitlines()
+    assert any(line.startswith("n: timed runs behind p50") for line in lines)
+    assert "sets: validation 141 images" in text and "n: validation" not in text

@@ -10,6 +10,7 @@ from edgeres.report.rows import (
     E2E_NOTE,
     FIDELITY_NOTE,
     LOSS_NOTE,
+    RUNS_NOTE,
     SUMMARY_ALIGN,
     SUMMARY_HEADERS,
     ResultRow,
@@ -66,8 +67,7 @@ def _rows_section(rows: list[ResultRow], headers: list[str], body: list[tuple[st
     if "e2e p50" in headers:
         out += [E2E_NOTE, ""]
     out += [f"- {line}" for line in footnotes(rows)] + [""] if footnotes(rows) else []
-    out += [("n: timed runs behind p50 (p99 only from 100 runs on); img/s: the throughput measurement "
-             "(its mode, batch, streams and requests are listed above); ! = the machine was busy while timing."), ""]
+    out += [RUNS_NOTE, ""]
     if any(r.loss for r in rows):
         out += [LOSS_NOTE, ""]
     if sizes_line(rows):

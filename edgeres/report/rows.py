@@ -177,15 +177,20 @@ LOSS_NOTE = ("loss pt (95% CI): points lost against the FP32 reference on the sa
              "interval (Tango's score interval for the top-1 drop; 'a' = loss of top-1 agreement, Wilson interval)")
 
 
+RUNS_NOTE = ("n: timed runs behind p50 (p99 only from 100 runs on); img/s: the throughput measurement "
+             "(its mode, batch, streams and requests are listed above); ! = the machine was busy while timing.")
+
+
 def sizes_line(rows: list[ResultRow]) -> str | None:
-    """'n: validation 500 images; calibration 300 images (int8 rows)': the set sizes behind the accuracies."""
+    """'sets: validation 500 images; calibration 300 images (int8 rows)': the set sizes behind the accuracies
+    (not 'n:', which is the timed runs)."""
     val = sorted({r.n_val for r in rows if r.n_val is not None})
     calib = sorted({r.n_calib for r in rows if r.n_calib is not None})
     if not val and not calib:
         return None
     bits = [f"validation {', '.join(map(str, val))} images" if val else None,
             f"calibration {', '.join(map(str, calib))} images (int8 rows)" if calib else None]
-    return "n: " + "; ".join(b for b in bits if b)
+    return "sets: " + "; ".join(b for b in bits if b)
 
 
 E2E_NOTE = ("e2e p50: a camera frame (uint8, already resized and cropped) in, top-5 out, batch 1; cast, colour, "
@@ -245,7 +250,7 @@ def summary_table(rows: list[Any], *, show_source: bool | None = None) -> str:
     text = format_table(headers, body, align=align)
     if any(r.fidelity_only for r in rows):
         text += "\n" + FIDELITY_NOTE
-    text = "\n".join([text, *footnotes(rows)])
+    text = "\n".join([text, *footnotes(rows), RUNS_NOTE])
     if "e2e p50" in headers:
         text += "\n" + E2E_NOTE
     if any(r.loss for r in rows):
