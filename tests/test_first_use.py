@@ -199,3 +199,26 @@ def test_summary_table_says_n_is_timed_runs_and_sizes_are_not_called_n():
     lines = text.splitlines()
     assert any(line.startswith("n: timed runs behind p50") for line in lines)
     assert "sets: validation 141 images" in text and "n: validation" not in text
+
+
+def test_e2e_figures_carry_their_runs_and_load_and_a_busy_one_is_marked(monkeypatch):
+    import numpy as np
+
+    from edgeres.bundle import frames as bundle_frames
+    from edgeres.data.preprocess import PreprocessSpec
+    from edgeres.errors import EdgeresError
+    from edgeres.report.rows import ResultRow, e2e_cell
+    from edgeres.validate import frames
+
+    def no_fused_path(*_):
+        raise EdgeresError("no frame input here")
+
+    monkeypatch.setattr(bundle_frames, "frame_runner", no_fused_path)
+    spec = PreprocessSpec.for_size(32)
+    inputs = spec.normalize(np.zeros((32, 32, 3), dtype=np.uint8))[None]
+    result = frames.measure_frames(object(), lambda x: np.zeros((len(x), 3), np.float32), spec, inputs, seconds=0.05)
+    assert result["latency"]["engine only"]["runs"] >= 20
+    assert "busy" in result["load"]
+    row = ResultRow(target="cpu", backend="onnxruntime", precision="fp32",
+                    extra={"e2e_host_p50_ms": 2.0, "frames": {"engine_p50_ms": 1.0, "load": {"busy": True}}})
+    assert e2e_cell(row) == "2.00! (2.00x)"

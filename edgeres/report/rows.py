@@ -195,7 +195,8 @@ def sizes_line(rows: list[ResultRow]) -> str | None:
 
 E2E_NOTE = ("e2e p50: a camera frame (uint8, already resized and cropped) in, top-5 out, batch 1; cast, colour, "
             "mean/std and layout inside the engine (OpenVINO, ONNX Runtime), on the host otherwise; in brackets: "
-            "over engine-only p50 timed in the same interleaved run")
+            "over engine-only p50 timed in the same interleaved run (its runs, load and each path's figures: "
+            "report.json, extra.frames); ! = the machine was busy while timing")
 
 
 def e2e_cell(row: ResultRow) -> str:
@@ -206,7 +207,8 @@ def e2e_cell(row: ResultRow) -> str:
     if e2e is None:
         return "-"
     engine = frames.get("engine_p50_ms")
-    return _ms(e2e) + (f" ({e2e / engine:.2f}x)" if engine else "")
+    busy = "!" if (frames.get("load") or {}).get("busy") else ""  # timed apart from the row's p50, loaded apart
+    return _ms(e2e) + busy + (f" ({e2e / engine:.2f}x)" if engine else "")
 
 
 def with_e2e(rows: list[ResultRow], headers: list[str], align: str, body: list[tuple[str, ...]]

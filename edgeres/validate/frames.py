@@ -22,6 +22,7 @@ import numpy as np
 from edgeres.data.preprocess import PreprocessSpec
 from edgeres.errors import EdgeresError
 from edgeres.validate.latency import summarize_times
+from edgeres.validate.load import measure_under_load
 
 TIMED = "host wall clock per call at batch 1, after 10 warm-up calls; decode, resize and crop not timed"
 
@@ -83,7 +84,7 @@ def time_paths(runner: Callable[[np.ndarray], np.ndarray], fused: Callable[[np.n
                 times[name].append((time.perf_counter() - t0) * 1000.0)
         if seconds is not None and r >= 1 and time.perf_counter() - start > seconds:
             break
-    return {name: summarize_times(t, 1) for name, t in times.items()}
+    return {name: {**summarize_times(t, 1), "runs": len(t)} for name, t in times.items()}
 
 
 def first_batch(dataset: Any, n: int) -> np.ndarray:
@@ -110,9 +111,9 @@ def measure_frames(artifact: Any, runner: Callable[[np.ndarray], np.ndarray], sp
         fused = frame_runner(artifact, spec, "RGB")
     except EdgeresError as exc:  # TensorRT: the frame input is built into the engine from the frame ONNX
         reason = str(exc)
-    lat = time_paths(runner, fused, frames[0], spec, seconds=seconds)
+    lat, load = measure_under_load(lambda: time_paths(runner, fused, frames[0], spec, seconds=seconds))
     out: dict[str, Any] = {"engine_p50_ms": lat["engine only"]["p50_ms"], "e2e_host_p50_ms": lat["e2e host"]["p50_ms"],
-                           "latency": lat, "timed": TIMED}
+                           "latency": lat, "timed": TIMED, "load": load.to_dict()}
     if fused is None:
         out["fused"] = reason
         return out
