@@ -27,7 +27,7 @@ class ClassNames:
 def read_labels_file(path: str | os.PathLike[str]) -> list[str]:
     """One class name per line; blank lines are skipped."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a BOM (Windows Notepad) is not part of the first name
     except OSError as exc:
         raise EdgeresError(f"cannot read labels file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

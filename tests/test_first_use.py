@@ -222,3 +222,11 @@ def test_e2e_figures_carry_their_runs_and_load_and_a_busy_one_is_marked(monkeypa
     row = ResultRow(target="cpu", backend="onnxruntime", precision="fp32",
                     extra={"e2e_host_p50_ms": 2.0, "frames": {"engine_p50_ms": 1.0, "load": {"busy": True}}})
     assert e2e_cell(row) == "2.00! (2.00x)"
+
+
+def test_a_labels_file_from_windows_notepad_reads_clean_names(tmp_path):
+    from edgeres.classes import read_labels_file
+
+    path = tmp_path / "labels.txt"
+    path.write_bytes(b"\xef\xbb\xbfbolt\r\nnut\r\n\r\n")
+    assert read_labels_file(path) == ["bolt", "nut"]
