@@ -230,3 +230,11 @@ def test_a_labels_file_from_windows_notepad_reads_clean_names(tmp_path):
     path = tmp_path / "labels.txt"
     path.write_bytes(b"\xef\xbb\xbfbolt\r\nnut\r\n\r\n")
     assert read_labels_file(path) == ["bolt", "nut"]
+
+
+def test_a_val_folders_labels_txt_with_a_bom_finds_its_first_class_folder(tmp_path):
+    from edgeres.data import open_set
+
+    root = _image_folders(tmp_path / "val", ["a", "b"])
+    (root / "labels.txt").write_bytes(b"\xef\xbb\xbfb\r\na\r\n")
+    assert open_set(root).classes == ["b", "a"]

@@ -74,7 +74,7 @@ def _read_labels_txt(path: Path) -> tuple[dict[str, int] | None, list[str] | Non
     * one image per line: ``relative/path.jpg LABEL`` (LABEL an integer) -> (mapping, None, None)
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is not part of the first line
     except UnicodeDecodeError:
         raise EdgeresError(f"{path} is not UTF-8 text: save it as UTF-8, one class folder per line") from None
     lines = []
