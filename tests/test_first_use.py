@@ -238,3 +238,17 @@ def test_a_val_folders_labels_txt_with_a_bom_finds_its_first_class_folder(tmp_pa
     root = _image_folders(tmp_path / "val", ["a", "b"])
     (root / "labels.txt").write_bytes(b"\xef\xbb\xbfb\r\na\r\n")
     assert open_set(root).classes == ["b", "a"]
+
+
+def test_reports_of_one_checkpoint_named_two_ways_merge_as_one_model(tmp_path):
+    from edgeres.report import merge_reports, write_report
+
+    model = {"depth": 18, "num_classes": 7, "input_size": 64, "weights_sha256": "ab", "classes": ["a"] * 7}
+    write_report([_ROW], tmp_path / "one", model={**model, "weights": "r18.pth", "classes_from": "--labels l.txt"})
+    write_report([{**_ROW, "target": "x"}], tmp_path / "two",
+                 model={**model, "weights": "../r18.pth", "classes_from": "the validation set's class folders"})
+    merged = merge_reports([tmp_path / "one", tmp_path / "two"])
+    assert merged.model["weights_sha256"] == "ab"
+    assert not any("different models" in n for n in merged.notes)
+    write_report([_ROW], tmp_path / "three", model={**model, "weights_sha256": "cd"})
+    assert any("different models" in n for n in merge_reports([tmp_path / "one", tmp_path / "three"]).notes)

@@ -19,6 +19,16 @@ def _machine(env: dict[str, Any]) -> dict[str, Any]:
     return {k: env.get(k) for k in ("cpu", "cpu_count", "gpu", "os", "board")}
 
 
+IDENTITY = ("depth", "num_classes", "input_size", "weights_sha256", "preprocess", "classes")
+
+
+def _same_model(models: list[dict[str, Any]]) -> bool:
+    """The same network, weights and input in every report: where its checkpoint lay and where its
+    class names came from (--labels or the class folders) do not make another model."""
+    keys = [k for k in IDENTITY if all(k in m for m in models)]
+    return all(m.get(k) == models[0].get(k) for m in models for k in keys)
+
+
 def merge_reports(paths: list[str | os.PathLike[str]], title: str | None = None) -> Report:
     """Combine reports (folders or JSON files) into one comparison; each row remembers where it
     was measured (``source``), and each source's environment and timing are kept."""
@@ -47,7 +57,7 @@ def merge_reports(paths: list[str | os.PathLike[str]], title: str | None = None)
             if all(src["label"] != label for src in sources):
                 sources.append({**sub, "label": label})
     models = [rep.model for _, rep in reports if rep.model]
-    model = models[0] if models and all(m == models[0] for m in models) else {}
+    model = models[0] if models and _same_model(models) else {}
     notes = [n for _, rep in reports for n in rep.notes if not n.startswith(f"{PLOT_PNG} not written")]
     if len(models) > 1 and not model:
         notes.append("the merged reports are for different models; compare rows with care")
