@@ -200,6 +200,10 @@ def name_classes(source: ModelSource, req: BuildRequest, val: Any) -> tuple[Mode
     warning = None if names.names is not None else (
         "no class names (--labels FILE, the checkpoint folder's model.json, or class folders in --val): "
         "the bundle will print class indices")
+    if folders and names.names is None and len(folders) < source.num_classes:
+        warning = (f"--val {req.val} has {len(folders)} class folders for a {source.num_classes}-class model and no "
+                   "class names to match them by: the i-th folder (sorted) is taken as class i, so top-1 is only "
+                   "right if they are the model's first classes; give --labels FILE. " + str(warning))
     return replace(source, classes=names.names, classes_from=names.origin), warning
 
 

@@ -252,3 +252,21 @@ def test_reports_of_one_checkpoint_named_two_ways_merge_as_one_model(tmp_path):
     assert not any("different models" in n for n in merged.notes)
     write_report([_ROW], tmp_path / "three", model={**model, "weights_sha256": "cd"})
     assert any("different models" in n for n in merge_reports([tmp_path / "one", tmp_path / "three"]).notes)
+
+
+def test_build_warns_when_fewer_unnamed_val_folders_than_classes_are_taken_in_order():
+    import dataclasses
+    from types import SimpleNamespace
+
+    from edgeres.build_request import name_classes
+
+    @dataclasses.dataclass
+    class Source:  # what name_classes reads of a ModelSource: a 10-class checkpoint without model.json
+        num_classes: int = 10
+        weights: None = None
+        classes: None = None
+        classes_from: None = None
+
+    val = SimpleNamespace(classes=["n01", "n02", "n03"], has_labels=True)
+    _, warning = name_classes(Source(), SimpleNamespace(val="val", labels=None), val)
+    assert "has 3 class folders for a 10-class model" in warning and "give --labels FILE" in warning
