@@ -221,3 +221,16 @@ def _check_val_folders(folders: list[str] | None, names: list[str] | None, num_c
     if names is None and len(folders) > num_classes:
         raise EdgeresError(f"--val {val} has {len(folders)} class folders but the model has {num_classes} classes: "
                            "is this the right validation set for this model?")
+
+
+def shared_images(calib: Any, val: Any) -> list[str]:
+    """A warning when --val holds images the calibration set also holds: INT8 is then judged on
+    images it was calibrated on, and its loss reads smaller than it will be on new images."""
+    if val is None or val is calib:
+        return []
+    calib_paths = {p.resolve() for p in getattr(calib, "paths", [])}
+    n = sum(p.resolve() in calib_paths for p in getattr(val, "paths", []))
+    if not n:
+        return []
+    return [f"{n} of the {len(val)} validation images are also calibration images: INT8 is judged on images it was "
+            "calibrated on, so its loss reads smaller than on new images; give --val images --calib does not hold"]

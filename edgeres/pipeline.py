@@ -28,6 +28,7 @@ from edgeres.build_request import (
     name_classes,
     resolve_model,
     resolve_precisions,
+    shared_images,
 )
 from edgeres.data import open_set
 from edgeres.fileio import sha256_file
@@ -94,8 +95,8 @@ def build(req: BuildRequest, log: StageLog | None = None) -> BuildResult:
         warn("no --val: validating on the calibration images (agreement with FP32 only)")
     fidelity_only = source.random or not val.has_labels
     source, unnamed = name_classes(source, req, val)
-    for text in ([unnamed] if unnamed else []) + size_warnings(len(calib) if "int8" in precisions else None,
-                                                               len(val), budget):
+    for text in ([unnamed] if unnamed else []) + shared_images(calib, val if "int8" in precisions else None) + \
+            size_warnings(len(calib) if "int8" in precisions else None, len(val), budget):
         warn(text)
     selection, heldout = _split(req, val, source, "int8" in precisions)
 

@@ -270,3 +270,16 @@ def test_build_warns_when_fewer_unnamed_val_folders_than_classes_are_taken_in_or
     val = SimpleNamespace(classes=["n01", "n02", "n03"], has_labels=True)
     _, warning = name_classes(Source(), SimpleNamespace(val="val", labels=None), val)
     assert "has 3 class folders for a 10-class model" in warning and "give --labels FILE" in warning
+
+
+def test_build_warns_when_validation_images_are_also_calibration_images(tmp_path):
+    from edgeres.build_request import shared_images
+    from edgeres.data import open_set
+
+    root = _image_folders(tmp_path / "images", ["a", "b"])
+    calib, val = open_set(root), open_set(root / ".." / "images")
+    (warning,) = shared_images(calib, val)
+    assert warning.startswith("4 of the 4 validation images are also calibration images")
+    other = _image_folders(tmp_path / "val", ["a", "b"])
+    assert shared_images(calib, open_set(other)) == []
+    assert shared_images(calib, calib) == []  # no --val: validating on the calibration images is said elsewhere
