@@ -16,6 +16,7 @@ EXTRAS = {
     "ray": "fleet",
     "tensorrt": "tensorrt",
     "torch": "build",
+    "safetensors": "build",
     "PIL": "core",
     "sklearn": "demo",
     "skimage": "demo",

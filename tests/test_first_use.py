@@ -283,3 +283,19 @@ def test_build_warns_when_validation_images_are_also_calibration_images(tmp_path
     other = _image_folders(tmp_path / "val", ["a", "b"])
     assert shared_images(calib, open_set(other)) == []
     assert shared_images(calib, calib) == []  # no --val: validating on the calibration images is said elsewhere
+
+
+def test_a_safetensors_checkpoint_loads_and_a_broken_one_is_one_line(tmp_path):
+    pytest.importorskip("safetensors")
+    from safetensors.torch import save_file
+
+    from edgeres.errors import EdgeresError
+    from edgeres.models import ResNet
+    from edgeres.models.checkpoint import read_state_dict
+
+    state = {k: v.contiguous() for k, v in ResNet(18, num_classes=3).state_dict().items()}
+    save_file(state, tmp_path / "model.safetensors")
+    assert read_state_dict(tmp_path / "model.safetensors").keys() == state.keys()
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage" * 10)
+    with pytest.raises(EdgeresError, match=r"bad.safetensors: not a safetensors file"):
+        read_state_dict(tmp_path / "bad.safetensors")

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from edgeres.errors import EdgeresError
+from edgeres.optional import require
 
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")  # torchvision/examples, the PyTorch tutorial
 MAX_LISTED = 8
@@ -20,12 +21,10 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise EdgeresError(f"checkpoint {path} does not exist")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - any failure here means "not a usable checkpoint"
-        # torch's own message suggests weights_only=False, which would run pickled code: never.
-        raise EdgeresError(f"cannot read checkpoint {path}: not a PyTorch state_dict file of tensors (edgeres never "
-                           "loads pickled objects; save the model with torch.save(model.state_dict(), path))") from None
+    if path.suffix == ".safetensors":  # timm's ResNets use torchvision's key names
+        raw = _read_safetensors(path)
+    else:
+        raw = _read_torch(path)
     for key in WRAPPER_KEYS:
         if isinstance(raw, Mapping) and isinstance(raw.get(key), Mapping):
             raw = raw[key]
@@ -35,6 +34,25 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise EdgeresError(f"checkpoint {path} holds no state_dict (a mapping of names to tensors, at the top or "
                            f"under {', '.join(repr(k) for k in WRAPPER_KEYS)}){keys}")
     return {k.removeprefix("module."): v for k, v in raw.items()}
+
+
+def _read_torch(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any failure here means "not a usable checkpoint"
+        # torch's own message suggests weights_only=False, which would run pickled code: never.
+        raise EdgeresError(f"cannot read checkpoint {path}: not a PyTorch state_dict file of tensors (edgeres never "
+                           "loads pickled objects; save the model with torch.save(model.state_dict(), path))") from None
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    safetensors = require("safetensors", "reading a .safetensors checkpoint")
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (safetensors.SafetensorError, OSError, ValueError) as exc:
+        raise EdgeresError(f"cannot read checkpoint {path}: not a safetensors file ({exc})") from None
 
 
 def _listed(names: list[str]) -> str:
