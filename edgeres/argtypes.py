@@ -10,6 +10,8 @@ refused before anything is read or written, with the same exit code everywhere.
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -21,8 +23,23 @@ class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose rejections are one error line plus a hint, exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(UsageError.exit_code, f"{self.prog}: error: {message}\n"
+        self.exit(UsageError.exit_code, f"{self.prog}: error: {message}{_nearest_choice(message)}\n"
                                         f"(see '{self.prog} --help')\n")
+
+
+RUN_HINT = "a bundle runs with: python -m edgeres.run BUNDLE IMAGE... (see README: Bundles)"
+
+
+def _nearest_choice(message: str) -> str:
+    """For a mistyped command: the nearest one ('buidl' -> 'build'), or how to run a bundle ('run')."""
+    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    if not found:
+        return ""
+    word, choices = found.group(1), [c.strip(" '") for c in found.group(2).split(",")]
+    if word == "run" and message.startswith("argument COMMAND:"):  # the top-level command, not kit's
+        return f"; {RUN_HINT}"
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _convert(text: str, kind: type) -> float:

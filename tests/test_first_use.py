@@ -299,3 +299,10 @@ def test_a_safetensors_checkpoint_loads_and_a_broken_one_is_one_line(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"garbage" * 10)
     with pytest.raises(EdgeresError, match=r"bad.safetensors: not a safetensors file"):
         read_state_dict(tmp_path / "bad.safetensors")
+
+
+@pytest.mark.parametrize("word, hint", [("buidl", "did you mean 'build'?"), ("run", "python -m edgeres.run BUNDLE")])
+def test_a_mistyped_command_gets_the_nearest_one_or_how_to_run_a_bundle(capsys, word, hint):
+    assert main([word]) == 2
+    err = capsys.readouterr().err
+    assert hint in err and err.count("\n") == 2  # the error line and the --help hint
