@@ -82,7 +82,7 @@ def test_labels_txt_per_image_in_flat_folder(tmp_path: Path) -> None:
     for name in ("a.png", "b.png", "c.png"):
         solid((1, 2, 3)).save(tmp_path / name)
     (tmp_path / "labels.txt").write_text("a.png 2\nb.png 0\n")
-    with pytest.warns(SkippedFilesWarning, match=r"1 files not listed in labels.txt .*c\.png"):
+    with pytest.warns(SkippedFilesWarning, match=r"1 file not listed in labels.txt .*c\.png"):
         data = open_set(tmp_path, preprocess=SMALL, require_labels=True)
     assert data.files == ["a.png", "b.png"] and data.labels.tolist() == [2, 0] and data.classes == ["0", "1", "2"]
 

@@ -306,3 +306,12 @@ def test_a_mistyped_command_gets_the_nearest_one_or_how_to_run_a_bundle(capsys, 
     assert main([word]) == 2
     err = capsys.readouterr().err
     assert hint in err and err.count("\n") == 2  # the error line and the --help hint
+
+
+def test_one_skipped_file_is_one_file(tmp_path):
+    from edgeres.data import open_set
+
+    root = _image_folders(tmp_path / "val", ["a", "b"])
+    (root / "notes.txt").write_text("x")
+    with pytest.warns(UserWarning, match=r"skipped 1 file outside the class folders in .*: notes.txt"):
+        open_set(root)

@@ -195,5 +195,6 @@ def first_names(names: Sequence[str]) -> str:
 
 def warn_skipped(root: Path, names: Sequence[str], why: str) -> None:
     if names:
+        why = why.replace("files", "file") if len(names) == 1 else why  # "1 file outside the class folders"
         warnings.warn(f"edgeres: skipped {len(names)} {why} in {root}: {first_names(names)}",
                       SkippedFilesWarning, stacklevel=4)
