@@ -27,6 +27,20 @@ class Parser(argparse.ArgumentParser):
                                         f"(see '{self.prog} --help')\n")
 
 
+def refuse_unrecognized(parser: argparse.ArgumentParser, extra: list[str],
+                        words: list[str | None]) -> NoReturn:
+    """Unknown arguments, refused by the (sub)command they were given to, so the line reads
+    ``edgeres bench: error: ...`` as every other error does, with the nearest flag it has."""
+    for word in filter(None, words):  # the command, then a kit or fleet subcommand
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs or word not in subs[0].choices:
+            break
+        parser = subs[0].choices[word]
+    options = [o for a in parser._actions for o in a.option_strings]
+    close = difflib.get_close_matches(extra[0].split("=")[0], options, n=1) if extra[0].startswith("-") else []
+    parser.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; did you mean '{close[0]}'?" if close else ""))
+
+
 RUN_HINT = "a bundle runs with: python -m edgeres.run BUNDLE IMAGE... (see README: Bundles)"
 
 

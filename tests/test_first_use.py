@@ -315,3 +315,14 @@ def test_one_skipped_file_is_one_file(tmp_path):
     (root / "notes.txt").write_text("x")
     with pytest.warns(UserWarning, match=r"skipped 1 file outside the class folders in .*: notes.txt"):
         open_set(root)
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["bench", "model.onnx", "--runs", "10"],
+     "edgeres bench: error: unrecognized arguments: --runs 10; did you mean '--min-runs'?"),
+    (["kit", "show", "kit", "--jsn"], "edgeres kit show: error: unrecognized arguments: --jsn; did you mean '--json'?"),
+])
+def test_an_unknown_flag_is_refused_by_its_command_with_the_nearest_flag(capsys, argv, line):
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines()[0] == line

@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Sequence
 
 from edgeres import __version__
-from edgeres.argtypes import Parser
+from edgeres.argtypes import Parser, refuse_unrecognized
 from edgeres.cli import artifacts, build, fleet, kit, measure, model, profile, quantize
 from edgeres.cli.common import emit, json_stdout
 from edgeres.guard import run_guarded
@@ -42,8 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        words = [args.command, getattr(args, "kit_command", None), getattr(args, "fleet_command", None)]
+        if extra:
+            refuse_unrecognized(parser, extra, words)
     except SystemExit as exc:  # --help, --version, or a value the command line rules out (exit code 2)
         return int(exc.code or 0)
     as_json = getattr(args, "json", False)
@@ -52,6 +56,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         if as_json:
             emit(args, {"error": message.removeprefix("error: "), "exit_code": code}, "")
 
-    words = [args.command, getattr(args, "kit_command", None), getattr(args, "fleet_command", None)]
     with json_stdout(as_json):
         return run_guarded(" ".join(["edgeres", *filter(None, words)]), lambda: args.handler(args), on_error=error_document)
