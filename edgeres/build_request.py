@@ -232,5 +232,5 @@ def shared_images(calib: Any, val: Any) -> list[str]:
     n = sum(p.resolve() in calib_paths for p in getattr(val, "paths", []))
     if not n:
         return []
-    return [f"{n} of the {len(val)} validation images are also calibration images: INT8 is judged on images it was "
-            "calibrated on, so its loss reads smaller than on new images; give --val images --calib does not hold"]
+    return [(f"{n} of the {len(val)} validation images are also calibration images: INT8 is judged on images it was "
+             "calibrated on, so its loss reads smaller than on new images; pass a --val set that does not overlap --calib")]

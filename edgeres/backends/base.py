@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from edgeres.artifact import Artifact, BatchProfile
 from edgeres.errors import EdgeresError
@@ -132,7 +133,7 @@ class Runner:
     timing_modes: tuple[str, ...] = ("host",)
     # what ``check_input`` casts a batch to: float32 for what edgeres builds; a model it did not
     # write may take uint8 (preprocessing in the graph) or float16 (see ``edgeres.foreign``)
-    input_dtype: str = "float32"
+    input_dtype: DTypeLike = "float32"
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -71,7 +71,7 @@ class TensorRTRunner(Runner):
         max_out = dims(self.context.get_tensor_shape(self.output_name))
         self.stream = self.cuda.stream()
         self._events: tuple[Any, Any] | None = None
-        self._in_buf = self.cuda.malloc(int(np.prod(shape)) * self.input_dtype.itemsize)
+        self._in_buf = self.cuda.malloc(int(np.prod(shape)) * np.dtype(self.input_dtype).itemsize)
         self._out_buf = self.cuda.malloc(int(np.prod(max_out)) * self.output_dtype.itemsize)
         self.context.set_tensor_address(self.input_name, self.cuda.ptr(self._in_buf))
         self.context.set_tensor_address(self.output_name, self.cuda.ptr(self._out_buf))
