@@ -18,6 +18,7 @@ from edgeres import limits
 from edgeres.argtypes import integer
 from edgeres.errors import UsageError
 from edgeres.limits import parse_batches
+from edgeres.progress import others_on_stderr
 
 
 def export_batch(text: str) -> None:
@@ -75,35 +76,25 @@ def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
 
 @contextmanager
 def json_stdout(enabled: bool) -> Iterator[None]:
-    """With --json, route everything but the document to stderr for the whole command.
-
-    NNCF and OpenVINO write progress bars and C++ logs to file descriptor 1, so Python-level
-    redirection is not enough: fd 1 itself points at stderr until the command ends, and
-    ``emit`` writes the one document to a duplicate of the original stdout.
-    """
+    """With --json, route everything but the document to stderr for the whole command
+    (``others_on_stderr``: NNCF and OpenVINO write to file descriptor 1 itself), and keep a
+    duplicate of the original stdout, where ``emit`` writes the one document."""
     global _json_stdout
     if not enabled:
         yield
         return
     sys.stdout.flush()
     try:
-        fd = sys.stdout.fileno()
+        saved_fd: int | None = os.dup(sys.stdout.fileno())
     except (AttributeError, OSError, ValueError):  # a captured stream (pytest's capsys): Python level only
-        fd = None
-    saved_python = sys.stdout
-    saved_fd = os.dup(fd) if fd is not None else None
-    _json_stdout = os.fdopen(saved_fd, "w", closefd=False) if saved_fd is not None else saved_python
+        saved_fd = None
+    _json_stdout = os.fdopen(saved_fd, "w", closefd=False) if saved_fd is not None else sys.stdout
     try:
-        if fd is not None:
-            os.dup2(sys.stderr.fileno(), fd)
-        sys.stdout = sys.stderr
-        yield
+        with others_on_stderr():
+            yield
     finally:
-        sys.stdout = saved_python
         _json_stdout.flush()
-        if fd is not None and saved_fd is not None:
-            sys.stderr.flush()
-            os.dup2(saved_fd, fd)
+        if saved_fd is not None:
             os.close(saved_fd)
         _json_stdout = None
 

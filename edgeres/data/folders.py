@@ -142,7 +142,7 @@ class FolderSet(ImageSet):
         if not chosen:
             detail = f" ({len(self.skipped)} unreadable or non-image files: {first_names(self.skipped)})" if bad else ""
             raise EdgeresError(f"no usable images in {root}{detail}")
-        warn_skipped(root, self.skipped, "unreadable or non-image files")
+        warn_skipped(root, self.skipped, "unreadable or non-image file")
         self.files = [rel_paths[i] for i in chosen]
         label_array = None if labels is None else np.asarray([labels[i] for i in chosen], dtype=np.int64)
         spec = preprocess or PreprocessSpec()
@@ -169,7 +169,7 @@ class FolderSet(ImageSet):
         if mapping is not None:  # per-image labels: every listed file, wherever it is
             rel = sorted(mapping)
             unlisted = [e for e in loose if e not in mapping]
-            warn_skipped(root, unlisted, f"files not listed in {LABELS_FILE}")
+            warn_skipped(root, unlisted, "file", f"not listed in {LABELS_FILE}")
             n_classes = max(mapping.values()) + 1
             return rel, [mapping[r] for r in rel], [str(i) for i in range(n_classes)], "labels-file"
 
@@ -188,7 +188,7 @@ class FolderSet(ImageSet):
             classes, class_dirs = names, folders
         else:
             classes, class_dirs = list(subdirs), list(subdirs)
-        warn_skipped(root, loose, "files outside the class folders")
+        warn_skipped(root, loose, "file", "outside the class folders")
         items: list[tuple[str, int]] = []
         for label, folder in enumerate(class_dirs):
             for path in _files_under(root / folder):

@@ -24,6 +24,7 @@ import numpy as np
 
 from edgeres.data.preprocess import PreprocessSpec
 from edgeres.errors import EdgeresError
+from edgeres.table import counted
 
 FINGERPRINT_VERSION = "edgeres-imageset-v1"
 MAX_NAMED = 5
@@ -193,8 +194,8 @@ def first_names(names: Sequence[str]) -> str:
     return shown + (f" (+{len(names) - MAX_NAMED} more)" if len(names) > MAX_NAMED else "")
 
 
-def warn_skipped(root: Path, names: Sequence[str], why: str) -> None:
+def warn_skipped(root: Path, names: Sequence[str], noun: str, where: str = "") -> None:
+    """'skipped 1 file outside the class folders in ROOT: a.txt'."""
     if names:
-        why = why.replace("files", "file") if len(names) == 1 else why  # "1 file outside the class folders"
-        warnings.warn(f"edgeres: skipped {len(names)} {why} in {root}: {first_names(names)}",
-                      SkippedFilesWarning, stacklevel=4)
+        warnings.warn(f"edgeres: skipped {counted(len(names), noun)}{f' {where}' if where else ''} in {root}: "
+                      f"{first_names(names)}", SkippedFilesWarning, stacklevel=4)
